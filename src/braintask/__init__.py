@@ -1,0 +1,32 @@
+"""braintask: train differentiable brain models on cognitive tasks.
+
+The whole public API:
+
+- datasets: :func:`delayed_match_task`, :class:`TaskDataset`, :func:`as_dataset`
+- training: :class:`Trainer`, :class:`History`
+- loss and metric: :func:`cross_entropy`, :func:`accuracy`
+- hidden states: :func:`batch_hidden_states`
+- errors: :class:`TrainingDiverged`, :class:`CheckpointError`
+"""
+
+from ._dataset import TaskDataset, as_dataset, delayed_match_task
+from ._errors import CheckpointError, TrainingDiverged
+from ._history import History
+from ._losses import accuracy, cross_entropy
+from ._states import batch_hidden_states
+from ._trainer import Trainer
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "delayed_match_task",
+    "TaskDataset",
+    "as_dataset",
+    "Trainer",
+    "History",
+    "cross_entropy",
+    "accuracy",
+    "batch_hidden_states",
+    "TrainingDiverged",
+    "CheckpointError",
+]

@@ -1,0 +1,309 @@
+"""Task datasets: trials as a batch-major ``(N, T, F)`` input array and integer labels."""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import numpy as np
+
+__all__ = ["TaskDataset", "delayed_match_task", "as_dataset"]
+
+
+def _check_int(name: str, value, minimum: int) -> int:
+    """Return ``value`` as a Python int, or raise naming the argument."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(
+            f"{name} must be an integer >= {minimum}, got {value!r} "
+            f"of type {type(value).__name__}."
+        )
+    value = int(value)
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}.")
+    return value
+
+
+@dataclass(frozen=True)
+class TaskDataset:
+    """Trials of a cognitive task, with their labels.
+
+    The layout is **batch-major**: ``inputs`` has shape ``(N, T, F)`` (trials,
+    time steps, input features) and ``targets`` has shape ``(N,)`` with integer
+    class labels in ``[0, n_classes)``. Models in the BrainX stack read
+    **time-major** ``(T, B, F)`` sequences; :class:`braintask.Trainer` does that
+    transposition itself.
+
+    A dataset unpacks like the pair that ``brainmass.datasets`` returns, so
+    ``inputs, targets = dataset`` works.
+
+    Parameters
+    ----------
+    inputs : numpy.ndarray
+        ``(N, T, F)`` input sequences.
+    targets : numpy.ndarray
+        ``(N,)`` integer labels.
+    n_classes : int
+        Number of classes; labels lie in ``[0, n_classes)``.
+    info : dict, optional
+        How the trials were made (generator name and arguments).
+
+    Examples
+    --------
+    >>> import braintask
+    >>> data = braintask.delayed_match_task(10, seq_len=5, n_symbols=3, seed=1)
+    >>> inputs, targets = data
+    >>> inputs.shape, targets.shape
+    ((10, 5, 3), (10,))
+    >>> train, test = data.split(8)
+    >>> train.n_samples, test.n_samples
+    (8, 2)
+    """
+
+    inputs: np.ndarray
+    targets: np.ndarray
+    n_classes: int
+    info: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        inputs = np.asarray(self.inputs)
+        targets = np.asarray(self.targets)
+        if inputs.ndim != 3:
+            raise ValueError(
+                f"inputs must have shape (n_samples, seq_len, n_features), got shape {inputs.shape}."
+            )
+        if targets.shape != (inputs.shape[0],):
+            raise ValueError(
+                f"targets must have shape (n_samples,) = ({inputs.shape[0]},) to match inputs, "
+                f"got shape {targets.shape}."
+            )
+        object.__setattr__(self, "inputs", inputs)
+        object.__setattr__(self, "targets", targets)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        # ``inputs, targets = dataset``, as with the brainmass generator.
+        yield self.inputs
+        yield self.targets
+
+    def __repr__(self) -> str:
+        name = self.info.get("task", "TaskDataset")
+        return (
+            f"{name}(n_samples={self.n_samples}, seq_len={self.seq_len}, "
+            f"n_features={self.n_features}, n_classes={self.n_classes})"
+        )
+
+    @property
+    def n_samples(self) -> int:
+        """Number of trials ``N``."""
+        return int(self.inputs.shape[0])
+
+    @property
+    def seq_len(self) -> int:
+        """Number of time steps ``T`` per trial."""
+        return int(self.inputs.shape[1])
+
+    @property
+    def n_features(self) -> int:
+        """Input features ``F`` per time step."""
+        return int(self.inputs.shape[2])
+
+    @property
+    def class_balance(self) -> np.ndarray:
+        """Fraction of trials in each class, shape ``(n_classes,)``."""
+        counts = np.bincount(self.targets.astype(np.int64), minlength=self.n_classes)
+        return counts / max(self.n_samples, 1)
+
+    def time_major(self) -> np.ndarray:
+        """The inputs as a time-major ``(T, N, F)`` array, the layout models read."""
+        return np.transpose(self.inputs, (1, 0, 2))
+
+    def subset(self, index) -> "TaskDataset":
+        """The trials selected by ``index`` (a slice, integer array or boolean mask)."""
+        return TaskDataset(self.inputs[index], self.targets[index], self.n_classes, dict(self.info))
+
+    def split(self, n_train) -> tuple["TaskDataset", "TaskDataset"]:
+        """Split into a training set and a held-out set, keeping the trial order.
+
+        The first ``n_train`` trials train, the rest are held out (the order the
+        trials were generated in, so a split is reproducible and the generator's
+        class balancing carries over).
+
+        Parameters
+        ----------
+        n_train : int or float
+            Number of training trials (an integer in ``[1, N - 1]``), or the
+            fraction of trials used for training (a float in ``(0, 1)``).
+
+        Returns
+        -------
+        train, test : TaskDataset
+        """
+        n = self.n_samples
+        if isinstance(n_train, bool):
+            raise TypeError(f"n_train must be an int or a float fraction, got {n_train!r}.")
+        if isinstance(n_train, numbers.Integral):
+            n_train = int(n_train)
+        elif isinstance(n_train, numbers.Real):
+            frac = float(n_train)
+            if not 0.0 < frac < 1.0:
+                raise ValueError(f"n_train as a fraction must lie in (0, 1), got {frac}.")
+            n_train = int(round(frac * n))
+        else:
+            raise TypeError(
+                f"n_train must be an int (trial count) or a float in (0, 1) (fraction), "
+                f"got {n_train!r} of type {type(n_train).__name__}."
+            )
+        if not 1 <= n_train <= n - 1:
+            raise ValueError(
+                f"n_train={n_train} leaves an empty split: with {n} trials it must lie in [1, {n - 1}]."
+            )
+        return self.subset(slice(0, n_train)), self.subset(slice(n_train, n))
+
+
+def as_dataset(data, name: str = "data") -> TaskDataset:
+    """Turn a :class:`TaskDataset` or an ``(inputs, targets)`` pair into a dataset.
+
+    ``inputs`` must be batch-major ``(N, T, F)`` floats without NaN or inf;
+    ``targets`` must be ``(N,)`` integers >= 0. NumPy and JAX arrays are accepted.
+    """
+    if isinstance(data, TaskDataset):
+        inputs, targets, n_classes = data.inputs, data.targets, data.n_classes
+    else:
+        try:
+            inputs, targets = data
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"{name} must be a braintask.TaskDataset or an (inputs, targets) pair, "
+                f"got {type(data).__name__}."
+            ) from None
+        n_classes = None
+    inputs = np.asarray(inputs)
+    targets = np.asarray(targets)
+    if inputs.ndim != 3:
+        raise ValueError(
+            f"{name} inputs must be batch-major (n_samples, seq_len, n_features), got shape {inputs.shape}."
+        )
+    if inputs.shape[0] == 0:
+        raise ValueError(f"{name} is empty: it has 0 trials.")
+    if not np.issubdtype(inputs.dtype, np.floating) and not np.issubdtype(inputs.dtype, np.integer):
+        raise TypeError(f"{name} inputs must be numeric, got dtype {inputs.dtype}.")
+    if not np.all(np.isfinite(inputs)):
+        bad = int(np.size(inputs) - np.count_nonzero(np.isfinite(inputs)))
+        raise ValueError(f"{name} inputs contain {bad} NaN or inf values.")
+    if targets.shape != (inputs.shape[0],):
+        raise ValueError(
+            f"{name} targets must have shape (n_samples,) = ({inputs.shape[0]},), got {targets.shape}."
+        )
+    if not np.issubdtype(targets.dtype, np.integer):
+        raise TypeError(
+            f"{name} targets must be integer class labels, got dtype {targets.dtype}."
+        )
+    if targets.min() < 0:
+        raise ValueError(f"{name} targets must be >= 0, got a minimum of {int(targets.min())}.")
+    if n_classes is None:
+        n_classes = int(targets.max()) + 1
+    return TaskDataset(inputs, targets, n_classes)
+
+
+def delayed_match_task(
+    n_samples: int = 128,
+    *,
+    seq_len: int | None = None,
+    n_symbols: int = 4,
+    seed: int = 0,
+    delay: int | None = None,
+    noise: float = 0.0,
+) -> TaskDataset:
+    """Delayed match-to-sample trials: cue, delay, probe; is the probe the cue?
+
+    Each trial is a sequence of ``seq_len`` steps over an alphabet of
+    ``n_symbols`` one-hot symbols: the cue at step 0, empty steps (the delay),
+    and the probe at the last step. The label is 1 when the probe matches the
+    cue and 0 otherwise; exactly ``n_samples // 2`` trials match.
+
+    With the arguments that ``brainmass.datasets.delayed_match_task`` accepts
+    (``n_samples``, ``seq_len``, ``n_symbols``, ``seed``) the arrays are
+    identical to brainmass's, element by element.
+
+    Parameters
+    ----------
+    n_samples : int
+        Number of trials, >= 1. Default 128.
+    seq_len : int, optional
+        Steps per trial, >= 2: cue at ``t = 0``, probe at ``t = seq_len - 1``.
+        Default 10, or ``delay + 2`` when ``delay`` is given.
+    n_symbols : int
+        Alphabet size, >= 2 (the last axis of the inputs). Default 4.
+    seed : int
+        Seed of the generator (NumPy ``default_rng``). Default 0.
+    delay : int, optional
+        Number of empty steps between cue and probe, >= 0; sets
+        ``seq_len = delay + 2``. Giving both ``delay`` and a different
+        ``seq_len`` is an error.
+    noise : float
+        Standard deviation of Gaussian noise added to every input element
+        (cue, delay and probe steps alike), >= 0. The noise has its own stream
+        seeded by ``seed``: labels and the clean one-hot pattern are the same
+        as with ``noise=0``. Default 0.
+
+    Returns
+    -------
+    TaskDataset
+        ``inputs`` ``(n_samples, seq_len, n_symbols)`` float64 and
+        ``targets`` ``(n_samples,)`` int64, with ``n_classes = 2``.
+
+    Examples
+    --------
+    >>> import braintask
+    >>> inputs, targets = braintask.delayed_match_task(8, seq_len=6, seed=0)
+    >>> inputs.shape, int(targets.sum())
+    ((8, 6, 4), 4)
+    >>> data = braintask.delayed_match_task(8, n_symbols=2, delay=20, noise=0.1)
+    >>> data.seq_len
+    22
+    """
+    n_samples = _check_int("n_samples", n_samples, 1)
+    n_symbols = _check_int("n_symbols", n_symbols, 2)
+    seed = _check_int("seed", seed, 0)
+    if delay is not None:
+        delay = _check_int("delay", delay, 0)
+        if seq_len is not None and _check_int("seq_len", seq_len, 2) != delay + 2:
+            raise ValueError(
+                f"seq_len={seq_len} contradicts delay={delay}: a trial has seq_len = delay + 2 "
+                f"steps (cue, delay, probe). Give one of them, or seq_len={delay + 2}."
+            )
+        seq_len = delay + 2
+    elif seq_len is None:
+        seq_len = 10
+    seq_len = _check_int("seq_len", seq_len, 2)
+    if isinstance(noise, bool) or not isinstance(noise, numbers.Real):
+        raise TypeError(f"noise must be a real number >= 0 (a standard deviation), got {noise!r}.")
+    noise = float(noise)
+    if not np.isfinite(noise) or noise < 0:
+        raise ValueError(f"noise must be a finite standard deviation >= 0, got {noise}.")
+
+    # Same draws, in the same order, as brainmass.datasets.delayed_match_task.
+    rng = np.random.default_rng(seed)
+    cues = rng.integers(0, n_symbols, size=n_samples)
+    match = np.zeros(n_samples, dtype=np.int64)
+    match[: n_samples // 2] = 1
+    match = rng.permutation(match)
+    probes = cues.copy()
+    nonmatch = match == 0
+    offsets = rng.integers(1, n_symbols, size=n_samples)
+    probes[nonmatch] = (cues[nonmatch] + offsets[nonmatch]) % n_symbols
+
+    inputs = np.zeros((n_samples, seq_len, n_symbols), dtype=np.float64)
+    rows = np.arange(n_samples)
+    inputs[rows, 0, cues] = 1.0
+    inputs[rows, seq_len - 1, probes] = 1.0
+    if noise > 0:
+        # A separate stream, so that adding noise leaves the trials themselves unchanged.
+        noise_rng = np.random.default_rng([seed, 1])
+        inputs += noise * noise_rng.standard_normal(inputs.shape)
+
+    info = dict(
+        task="delayed_match_task", n_samples=n_samples, seq_len=seq_len, n_symbols=n_symbols,
+        seed=seed, delay=seq_len - 2, noise=noise,
+    )
+    return TaskDataset(inputs, match, n_classes=2, info=info)

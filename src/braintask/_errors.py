@@ -1,0 +1,24 @@
+"""Exceptions raised by braintask."""
+
+__all__ = ["TrainingDiverged", "CheckpointError"]
+
+
+class TrainingDiverged(FloatingPointError):
+    """The loss or a gradient became NaN or inf during training.
+
+    Training stops at the first such step and the model keeps the last finite
+    weights (those before that step). ``epoch`` and ``step`` say where it
+    happened (both counted from 1) and ``history`` holds the epochs completed
+    before it.
+    """
+
+    def __init__(self, message: str, *, epoch: int, step: int, history=None):
+        super().__init__(message)
+        self.epoch = epoch
+        self.step = step
+        self.history = history
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file cannot be loaded into this trainer (unreadable, another
+    format version, or weights of other names or shapes). Nothing was changed."""

@@ -1,0 +1,148 @@
+"""Per-epoch training records."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+__all__ = ["History"]
+
+
+@dataclass
+class History:
+    """What happened in each epoch of :meth:`braintask.Trainer.fit`.
+
+    Every value is a plain Python ``float`` (or ``int`` for ``epoch``). Each
+    record holds ``epoch`` (1 for the first training epoch), ``train_loss`` and
+    ``train_acc`` (means over the epoch's minibatches, measured before each
+    update, as a training loop sees them), ``test_loss`` and ``test_acc`` (the
+    held-out set after the epoch) and ``time`` (wall seconds of the epoch,
+    evaluation included), plus ``train_<m>``/``test_<m>`` for user metrics.
+
+    ``initial`` holds the held-out metrics of the untrained model (epoch 0).
+
+    Examples
+    --------
+    >>> from braintask import History
+    >>> h = History(records=[{"epoch": 1, "train_loss": 0.7, "train_acc": 0.5,
+    ...                        "test_loss": 0.69, "test_acc": 0.55, "time": 0.1}])
+    >>> h[-1]["test_acc"]
+    0.55
+    >>> h.test_acc
+    [0.55]
+    """
+
+    records: list[dict] = field(default_factory=list)
+    initial: dict = field(default_factory=dict)
+    chance: float | None = None
+    stop_reason: str = ""
+    best_epoch: int | None = None
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index):
+        if isinstance(index, str):
+            return self.column(index)
+        return self.records[index]
+
+    def __iter__(self):
+        return iter(self.records)
+
+    def __getattr__(self, name):
+        # history.test_acc and friends: one list per metric.
+        if name.startswith("_") or name in ("records", "initial"):
+            raise AttributeError(name)
+        records = self.__dict__.get("records", [])
+        if records and name in records[0]:
+            return self.column(name)
+        raise AttributeError(
+            f"History has no metric {name!r}; it records {self.metrics or '(nothing yet)'}."
+        )
+
+    @property
+    def metrics(self) -> list[str]:
+        """Names of the recorded columns."""
+        return list(self.records[0]) if self.records else []
+
+    def column(self, name: str) -> list:
+        """All epochs' values of one metric, as a list."""
+        if self.records and name not in self.records[0]:
+            raise KeyError(f"History has no metric {name!r}; it records {self.metrics}.")
+        return [r[name] for r in self.records]
+
+    def to_records(self) -> list[dict]:
+        """One dict per epoch (a copy)."""
+        return [dict(r) for r in self.records]
+
+    def to_dict(self) -> dict[str, list]:
+        """One list per metric, keyed by name (a copy)."""
+        return {name: self.column(name) for name in self.metrics}
+
+    def first_epoch(self, metric: str, at_least: float) -> int | None:
+        """First epoch whose ``metric`` reached ``at_least``, or ``None`` if none did."""
+        for r in self.records:
+            if r[metric] >= at_least:
+                return r["epoch"]
+        return None
+
+    def best(self, metric: str = "test_loss") -> dict:
+        """The record with the lowest loss (or highest other metric)."""
+        if not self.records:
+            raise ValueError("History is empty: no epoch has been trained.")
+        lower = "loss" in metric
+        return (min if lower else max)(self.records, key=lambda r: r[metric])
+
+    def __eq__(self, other):
+        if not isinstance(other, History):
+            return NotImplemented
+        strip = lambda recs: [{k: v for k, v in r.items() if k != "time"} for r in recs]
+        return strip(self.records) == strip(other.records) and self.initial == other.initial
+
+    def allclose(self, other: "History", rtol: float = 1e-5, atol: float = 1e-6) -> bool:
+        """Whether two Histories agree on every metric but ``time``, to tolerance."""
+        if len(self) != len(other) or self.metrics != other.metrics:
+            return False
+        pairs = [(a, b) for ra, rb in zip(self.records, other.records)
+                 for k in ra if k != "time" for a, b in [(ra[k], rb[k])]]
+        pairs += [(self.initial[k], other.initial.get(k, math.nan)) for k in self.initial]
+        return all(math.isclose(a, b, rel_tol=rtol, abs_tol=atol) for a, b in pairs)
+
+    def plot(self, *, chance: float | None = None, figsize=(10, 3.6)):
+        """Draw loss and accuracy per epoch, train and held-out, with chance marked.
+
+        Parameters
+        ----------
+        chance : float, optional
+            Accuracy of guessing; defaults to ``1 / n_classes`` as the Trainer saw it.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        import matplotlib.pyplot as plt
+
+        if not self.records:
+            raise ValueError("History is empty: nothing to plot.")
+        chance = self.chance if chance is None else chance
+        epochs = [r["epoch"] for r in self.records]
+        fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=figsize)
+        for ax, kind, label in ((ax_loss, "loss", "cross-entropy loss"), (ax_acc, "acc", "accuracy")):
+            ax.plot(epochs, self.column(f"train_{kind}"), marker=".", label="train")
+            if f"test_{kind}" in self.records[0]:
+                x, y = epochs, self.column(f"test_{kind}")
+                if f"test_{kind}" in self.initial:
+                    x, y = [0] + x, [self.initial[f"test_{kind}"]] + y
+                ax.plot(x, y, marker=".", label="held-out")
+            ax.set_xlabel("epoch")
+            ax.set_ylabel(label)
+            ax.grid(alpha=0.3)
+        if chance is not None:
+            ax_acc.axhline(chance, color="grey", ls="--", lw=1, label=f"chance ({chance:.2f})")
+            ax_acc.set_ylim(min(chance, min(self.column("train_acc"))) - 0.05, 1.02)
+        ax_loss.set_title("Loss")
+        ax_acc.set_title("Accuracy")
+        ax_acc.legend(loc="lower right")
+        ax_loss.legend(loc="upper right")
+        fig.tight_layout()
+        return fig

@@ -1,0 +1,548 @@
+"""The Trainer: minibatched, epoch-compiled training of a sequence classifier."""
+
+from __future__ import annotations
+
+import math
+import numbers
+import sys
+import time
+from typing import Callable, Mapping
+
+import brainstate
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm.auto import tqdm
+
+from ._checkpoint import read_checkpoint, write_checkpoint
+from ._dataset import TaskDataset, as_dataset
+from ._errors import CheckpointError, TrainingDiverged
+from ._history import History
+from ._losses import accuracy, cross_entropy
+from ._states import HiddenBatcher
+
+__all__ = ["Trainer"]
+
+_MODES = ("fused", "step")
+
+
+def _check_int(name, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer >= {minimum}, got {value!r} of type {type(value).__name__}.")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}.")
+    return int(value)
+
+
+def _path_key(path) -> str:
+    return "/".join(str(p) for p in path)
+
+
+def _strict_dtype(tree):
+    # A weak-typed leaf (e.g. a bias from Constant(0.0)) becomes strong after the
+    # first update, which would re-trace the compiled epoch once. Fix the types now.
+    return jax.tree.map(lambda v: jnp.asarray(v, dtype=jnp.asarray(v).dtype), tree)
+
+
+class Trainer:
+    """Train a sequence classifier on a task dataset, one compiled loop per epoch.
+
+    The model is any brainstate module that maps a time-major ``(T, B, F)``
+    sequence to ``(B, C)`` logits, such as ``brainmass.HORNSeqNetwork``. The
+    Trainer gives its hidden states the batch shape before every forward pass
+    (so no state carries over between minibatches, and models whose
+    ``init_state`` ignores the batch size work), transposes the batch-major
+    ``(N, T, F)`` data itself, and registers the model's ``ParamState`` weights
+    with the optimizer if that has not been done.
+
+    Each epoch shuffles the training trials with a generator seeded by
+    ``(seed, epoch)``, cuts them into ``N // batch_size`` full minibatches,
+    and runs all of them inside one jitted loop (``mode="fused"``); with
+    ``mode="step"`` each minibatch is one jitted call from Python, which gives
+    the same numbers and is easier to step through. After every epoch the
+    held-out set is evaluated in one pass.
+
+    Parameters
+    ----------
+    model : brainstate.nn.Module
+        Maps ``(T, B, F)`` inputs to ``(B, C)`` logits.
+    optimizer : braintools.optim.Optimizer
+        E.g. ``braintools.optim.Adam(lr=3e-2)``.
+    batch_size : int
+        Trials per minibatch, at most the training set's size.
+    seed : int
+        Seeds the shuffling of every epoch and brainstate's random key at the
+        start of training. Default 0.
+    loss : callable, optional
+        ``loss(logits, labels) -> scalar``. Default :func:`braintask.cross_entropy`
+        (softmax cross-entropy on integer labels, from ``braintools.metric``).
+    metrics : dict of str to callable, optional
+        Extra ``metric(logits, labels) -> scalar`` to track; accuracy (``acc``)
+        is always tracked.
+    mode : {"fused", "step"}
+        One compiled loop per epoch (default), or one compiled call per minibatch.
+    drop_last : bool
+        If True (default), the trials left over after the last full minibatch
+        are skipped this epoch (another shuffle uses them next epoch). If False
+        they form one smaller minibatch at the end of the epoch, run by its own
+        compiled step.
+    progress : bool or None
+        Show a tqdm bar over epochs. None (default) shows it only when the
+        output is a terminal.
+
+    Examples
+    --------
+    >>> import brainstate, braintools, brainmass, brainunit as u, braintask
+    >>> brainstate.environ.set(dt=1.0 * u.ms)
+    >>> brainstate.random.seed(0)
+    >>> train, test = braintask.delayed_match_task(96, seq_len=6, n_symbols=2).split(64)
+    >>> net = brainmass.HORNSeqNetwork(n_input=2, n_hidden=16, n_output=2, alpha=0.2)
+    >>> trainer = braintask.Trainer(net, braintools.optim.Adam(lr=1e-2), batch_size=16)
+    >>> history = trainer.fit(train, test, epochs=2)
+    >>> len(history), sorted(history[-1])[:3]
+    (2, ['epoch', 'test_acc', 'test_loss'])
+    """
+
+    def __init__(
+        self,
+        model: brainstate.nn.Module,
+        optimizer,
+        *,
+        batch_size: int,
+        seed: int = 0,
+        loss: Callable | None = None,
+        metrics: Mapping[str, Callable] | None = None,
+        mode: str = "fused",
+        drop_last: bool = True,
+        progress: bool | None = None,
+    ):
+        if not isinstance(model, brainstate.nn.Module):
+            raise TypeError(f"model must be a brainstate.nn.Module, got {type(model).__name__}.")
+        if not hasattr(optimizer, "step") or not hasattr(optimizer, "register_trainable_weights"):
+            raise TypeError(
+                f"optimizer must be a braintools.optim optimizer (e.g. braintools.optim.Adam(lr=1e-3)), "
+                f"got {type(optimizer).__name__}."
+            )
+        self.batch_size = _check_int("batch_size", batch_size, 1)
+        self.seed = _check_int("seed", seed, 0)
+        if mode not in _MODES:
+            raise ValueError(f"mode must be one of {_MODES}, got {mode!r}.")
+        if loss is not None and not callable(loss):
+            raise TypeError(f"loss must be a callable loss(logits, labels), got {type(loss).__name__}.")
+        metrics = dict(metrics or {})
+        for name, fn in metrics.items():
+            if not isinstance(name, str) or not name.isidentifier() or not callable(fn):
+                raise TypeError(f"metrics must map identifier names to callables, got {name!r}: {fn!r}.")
+            if name in ("loss", "acc"):
+                raise ValueError(f"metric name {name!r} is taken by the built-in loss/accuracy.")
+        if progress not in (None, True, False):
+            raise TypeError(f"progress must be True, False or None (terminal only), got {progress!r}.")
+
+        self.model = model
+        self.optimizer = optimizer
+        self.mode = mode
+        self.drop_last = bool(drop_last)
+        self.progress = progress
+        self.loss = cross_entropy if loss is None else loss
+        self.metrics = {"acc": accuracy, **metrics}
+
+        self._hidden = HiddenBatcher(model)
+        if len(optimizer.param_states) == 0:
+            params = model.states(brainstate.ParamState)
+            if not params:
+                raise ValueError("model has no brainstate.ParamState weights to train.")
+            optimizer.register_trainable_weights(params)
+        self._params = optimizer.param_states.to_pytree()
+        # Every state a training step writes: weights and optimizer moments, counters, lr.
+        unique = {}
+        for s in list(jax.tree.leaves(self._params, is_leaf=lambda x: isinstance(x, brainstate.State))) + \
+                list(brainstate.graph.states(optimizer).values()):
+            unique.setdefault(id(s), s)
+        self._train_states = list(unique.values())
+        self._opt_states = [s for s in brainstate.graph.states(optimizer).values()
+                            if not isinstance(s, brainstate.ParamState)]
+        for s in self._train_states:
+            s.value = _strict_dtype(s.value)
+
+        self.epoch = 0
+        self.history = History()
+        self.n_classes: int | None = None
+        #: How many times each compiled function was traced (compiled).
+        self.compilations = {"train_epoch": 0, "train_step": 0, "evaluate": 0}
+        self._epoch_fn = brainstate.transform.jit(self._epoch_impl)
+        self._step_fn = brainstate.transform.jit(self._step_impl)
+        self._eval_fn = brainstate.transform.jit(self._eval_impl)
+
+    # ------------------------------------------------------------------ compiled parts
+    def _loss_and_metrics(self, x, y):
+        self._hidden.reset(x.shape[1])  # fresh, batched hidden states for every minibatch
+        logits = self.model(x)
+        return self.loss(logits, y), {k: f(logits, y) for k, f in self.metrics.items()}
+
+    def _train_step(self, ok, batch):
+        x, y = batch
+        grads, loss, mets = brainstate.transform.grad(
+            lambda: self._loss_and_metrics(x, y), self._params, has_aux=True, return_value=True
+        )()
+        finite = jnp.isfinite(loss)
+        for g in jax.tree.leaves(grads):
+            finite &= jnp.all(jnp.isfinite(g))
+        ok = ok & finite
+        before = [s.value for s in self._train_states]
+        self.optimizer.step(grads)
+        # Once a step is not finite, that update and all later ones in the epoch are
+        # discarded, so the weights stay the last finite ones.
+        for s, old in zip(self._train_states, before):
+            s.value = jax.tree.map(lambda new, o: jnp.where(ok, new, o), s.value, old)
+        return ok, (loss, mets, finite)
+
+    def _epoch_impl(self, xs, ys):
+        self.compilations["train_epoch"] += 1
+        _, out = brainstate.transform.scan(self._train_step, jnp.asarray(True), (xs, ys))
+        return out
+
+    def _step_impl(self, ok, x, y):
+        self.compilations["train_step"] += 1
+        return self._train_step(ok, (x, y))
+
+    def _eval_impl(self, x, y):
+        self.compilations["evaluate"] += 1
+        return self._loss_and_metrics(x, y)
+
+    # ------------------------------------------------------------------ checks
+    def _probe(self, data: TaskDataset, name: str) -> int:
+        """Run the model on two trials (shapes only); return the number of classes."""
+        x = jnp.asarray(data.inputs[:2].transpose(1, 0, 2), dtype=float)
+
+        def forward():
+            self._hidden.reset(x.shape[1])
+            return self.model(x)
+
+        try:
+            out = brainstate.transform.eval_shape(forward)
+        except KeyError as err:
+            if "dt" in str(err):
+                raise RuntimeError(
+                    "the model needs a time step, but brainstate.environ has no dt. Set it before "
+                    "training, e.g. `brainstate.environ.set(dt=1.0 * u.ms)` with "
+                    "`import brainunit as u` (HORN reads dt in milliseconds; 1 ms is one step)."
+                ) from err
+            raise
+        except Exception as err:
+            raise ValueError(
+                f"the model failed on {name} inputs of shape (T, B, F) = {tuple(x.shape)}: "
+                f"{data.n_features} input features per time step. Check that the model's input "
+                f"size is {data.n_features}. The model raised {type(err).__name__}: {err}"
+            ) from err
+        finally:
+            self._hidden.reset(x.shape[1])
+        shape = tuple(getattr(out, "shape", ()))
+        if len(shape) != 2 or shape[0] != x.shape[1]:
+            raise ValueError(
+                f"the model must map (T, B, F) inputs to (B, C) logits; for B={x.shape[1]} it "
+                f"returned shape {shape}."
+            )
+        return int(shape[1])
+
+    def _check_data(self, data, name: str) -> TaskDataset:
+        data = as_dataset(data, name)
+        if self.n_classes is None:
+            self.n_classes = self._probe(data, name)
+        bad = (data.targets < 0) | (data.targets >= self.n_classes)
+        if bad.any():
+            raise ValueError(
+                f"{name} targets must lie in [0, {self.n_classes}) for a model with "
+                f"{self.n_classes} outputs; found {int(bad.sum())} outside, e.g. "
+                f"{int(data.targets[bad][0])}."
+            )
+        return data
+
+    # ------------------------------------------------------------------ training
+    def _batches(self, train: TaskDataset, epoch: int):
+        """This epoch's shuffled minibatches, stacked time-major: (nb, T, B, F), (nb, B)."""
+        perm = np.random.default_rng([self.seed, epoch]).permutation(train.n_samples)
+        nb, b = train.n_samples // self.batch_size, self.batch_size
+        x = np.asarray(train.inputs, dtype=jnp.result_type(float))
+        y = np.asarray(train.targets, dtype=np.int32)
+        full = perm[: nb * b]
+        xs = x[full].reshape(nb, b, train.seq_len, train.n_features).transpose(0, 2, 1, 3)
+        ys = y[full].reshape(nb, b)
+        rest = perm[nb * b:]
+        tail = None
+        if len(rest) and not self.drop_last:
+            tail = (x[rest].transpose(1, 0, 2), y[rest])
+        return jnp.asarray(xs), jnp.asarray(ys), tail
+
+    def _run_epoch(self, xs, ys, tail):
+        if self.mode == "fused":
+            self._hidden.reset(self.batch_size)
+            loss, mets, finite = self._epoch_fn(xs, ys)
+        else:
+            outs, ok = [], jnp.asarray(True)
+            for i in range(xs.shape[0]):
+                self._hidden.reset(self.batch_size)
+                ok, out = self._step_fn(ok, xs[i], ys[i])
+                outs.append(out)
+                if not bool(out[2]):
+                    break
+            loss, mets, finite = jax.tree.map(lambda *a: jnp.stack(a), *outs)
+        loss, finite = np.asarray(loss), np.asarray(finite)
+        mets = {k: np.asarray(v) for k, v in mets.items()}
+        weights = np.full(len(loss), float(self.batch_size))
+        if tail is not None and finite.all():
+            self._hidden.reset(len(tail[1]))
+            _, (tl, tm, tf) = self._step_fn(jnp.asarray(True), jnp.asarray(tail[0]), jnp.asarray(tail[1]))
+            loss, finite = np.append(loss, tl), np.append(finite, tf)
+            mets = {k: np.append(v, tm[k]) for k, v in mets.items()}
+            weights = np.append(weights, len(tail[1]))
+        return loss, mets, finite, weights
+
+    def evaluate(self, data) -> dict:
+        """Loss and metrics of the current model on a dataset, in one pass.
+
+        Returns
+        -------
+        dict
+            ``{"loss": float, "acc": float, ...}``.
+        """
+        data = self._check_data(data, "data")
+        x = jnp.asarray(data.time_major(), dtype=float)
+        self._hidden.reset(data.n_samples)
+        loss, mets = self._eval_fn(x, jnp.asarray(data.targets, dtype=jnp.int32))
+        return {"loss": float(loss), **{k: float(v) for k, v in mets.items()}}
+
+    def predict(self, inputs) -> np.ndarray:
+        """Logits ``(N, C)`` of the current model for batch-major ``(N, T, F)`` inputs."""
+        inputs = np.asarray(inputs)
+        if inputs.ndim != 3:
+            raise ValueError(f"inputs must be batch-major (N, T, F), got shape {inputs.shape}.")
+        self._hidden.reset(inputs.shape[0])
+        logits = brainstate.transform.jit(lambda x: self.model(x))(
+            jnp.asarray(inputs.transpose(1, 0, 2), dtype=float))
+        return np.asarray(logits)
+
+    def fit(
+        self,
+        train,
+        test=None,
+        *,
+        epochs: int,
+        stop_at: Mapping[str, float] | None = None,
+        patience: int | None = None,
+        monitor: str | None = None,
+        restore_best: bool = True,
+        checkpoint=None,
+        callbacks=(),
+    ) -> History:
+        """Train for ``epochs`` more epochs, evaluating ``test`` after each.
+
+        Parameters
+        ----------
+        train, test : TaskDataset or (inputs, targets)
+            Batch-major ``(N, T, F)`` inputs and ``(N,)`` integer labels.
+            ``test`` may be None (then only training metrics are recorded).
+        epochs : int
+            Epochs to run in this call, >= 1. A later call (or one after
+            :meth:`load`) continues the epoch count and the History.
+        stop_at : dict, optional
+            Stop once every listed metric reaches its target, e.g.
+            ``{"test_acc": 1.0}`` (losses must fall to, others rise to, the value).
+        patience : int, optional
+            Stop when ``monitor`` has not improved for this many epochs.
+        monitor : str, optional
+            Metric watched by ``patience``; default ``"test_loss"``
+            (``"train_loss"`` without a test set).
+        restore_best : bool
+            With ``patience``, put back the weights of the best epoch at the end.
+        checkpoint : str or path, optional
+            Save a checkpoint there after every epoch (see :meth:`save`).
+        callbacks : sequence of callables
+            ``callback(trainer, record)`` after every epoch.
+
+        Returns
+        -------
+        History
+            All epochs trained by this Trainer so far.
+
+        Raises
+        ------
+        TrainingDiverged
+            If the loss or a gradient becomes NaN or inf; the weights are the
+            last finite ones.
+        """
+        epochs = _check_int("epochs", epochs, 1)
+        train = self._check_data(train, "train")
+        if test is not None:
+            test = self._check_data(test, "test")
+            if test.n_features != train.n_features or test.seq_len != train.seq_len:
+                raise ValueError(
+                    f"test trials have shape (T, F) = ({test.seq_len}, {test.n_features}), "
+                    f"train trials ({train.seq_len}, {train.n_features}); they must match."
+                )
+        if self.batch_size > train.n_samples:
+            raise ValueError(
+                f"batch_size={self.batch_size} is larger than the training set "
+                f"({train.n_samples} trials); use batch_size <= {train.n_samples}."
+            )
+        names = ["train_loss"] + [f"train_{k}" for k in self.metrics]
+        if test is not None:
+            names += ["test_loss"] + [f"test_{k}" for k in self.metrics]
+        stop_at = dict(stop_at or {})
+        for key in stop_at:
+            if key not in names:
+                raise ValueError(f"stop_at key {key!r} is not a recorded metric; choose from {names}.")
+        if patience is not None:
+            patience = _check_int("patience", patience, 1)
+        monitor = monitor or ("test_loss" if test is not None else "train_loss")
+        if monitor not in names:
+            raise ValueError(f"monitor={monitor!r} is not a recorded metric; choose from {names}.")
+        callbacks = list(callbacks)
+        if not all(callable(c) for c in callbacks):
+            raise TypeError("callbacks must be callables callback(trainer, record).")
+
+        self.history.chance = 1.0 / self.n_classes
+        if self.epoch == 0 and not self.history.initial:
+            brainstate.random.seed(self.seed)
+            if test is not None:
+                init = self.evaluate(test)
+                self.history.initial = {f"test_{k}": v for k, v in init.items()}
+
+        better = (lambda a, b: a < b) if "loss" in monitor else (lambda a, b: a > b)
+        best_value, best_weights, waited = None, None, 0
+        if patience is not None and self.history.best_epoch is not None:
+            best_value = self.history.records[self.history.best_epoch - 1][monitor]
+        self.history.stop_reason = ""
+        disable = None if self.progress is None else not self.progress
+        if disable is None and not sys.stderr.isatty():
+            disable = True
+        bar = tqdm(total=epochs, desc="epochs", unit="epoch", disable=disable, leave=False)
+        try:
+            for _ in range(epochs):
+                t0 = time.perf_counter()
+                xs, ys, tail = self._batches(train, self.epoch)
+                loss, mets, finite, weights = self._run_epoch(xs, ys, tail)
+                if not finite.all():
+                    step = int(np.argmin(finite)) + 1
+                    raise TrainingDiverged(
+                        f"the training loss or a gradient became NaN/inf at epoch {self.epoch + 1}, "
+                        f"minibatch {step} of {len(finite)}. Training stopped; the model keeps the "
+                        f"weights from before that minibatch. Lower the learning rate, clip "
+                        f"gradients, or check the inputs.",
+                        epoch=self.epoch + 1, step=step, history=self.history,
+                    )
+                record = {"epoch": self.epoch + 1,
+                          "train_loss": float(np.average(loss, weights=weights))}
+                record.update({f"train_{k}": float(np.average(v, weights=weights)) for k, v in mets.items()})
+                if test is not None:
+                    record.update({f"test_{k}": v for k, v in self.evaluate(test).items()})
+                record["time"] = time.perf_counter() - t0
+                self.epoch += 1
+                self.history.records.append(record)
+                bar.update(1)
+                bar.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k in ("train_loss", "test_acc")})
+
+                if patience is not None:
+                    if best_value is None or better(record[monitor], best_value):
+                        best_value, waited = record[monitor], 0
+                        self.history.best_epoch = self.epoch
+                        if restore_best:
+                            best_weights = [jax.tree.map(jnp.copy, s.value) for s in self._param_states()]
+                    else:
+                        waited += 1
+                for cb in callbacks:
+                    cb(self, record)
+                if checkpoint is not None:
+                    self.save(checkpoint)
+                if stop_at and all(
+                    record[k] <= v if "loss" in k else record[k] >= v for k, v in stop_at.items()
+                ):
+                    self.history.stop_reason = f"reached {stop_at} at epoch {self.epoch}"
+                    break
+                if patience is not None and waited >= patience:
+                    self.history.stop_reason = (
+                        f"{monitor} did not improve for {patience} epochs (best at epoch "
+                        f"{self.history.best_epoch})"
+                    )
+                    break
+        finally:
+            bar.close()
+        if best_weights is not None:
+            for s, v in zip(self._param_states(), best_weights):
+                s.value = v
+        return self.history
+
+    def _param_states(self):
+        return jax.tree.leaves(self._params, is_leaf=lambda x: isinstance(x, brainstate.State))
+
+    # ------------------------------------------------------------------ checkpoints
+    def save(self, path) -> str:
+        """Save weights, optimizer state, epoch, RNG key and History to a msgpack file.
+
+        Uses ``braintools.file.msgpack_save``, which writes a temporary file and
+        renames it, so a crash mid-save leaves any earlier checkpoint intact.
+        """
+        params = {_path_key(k): s.value for k, s in
+                  brainstate.graph.states(self.model).filter(brainstate.ParamState).items()}
+        return write_checkpoint(
+            path,
+            params=params,
+            optimizer_leaves=jax.tree.leaves([s.value for s in self._opt_states]),
+            epoch=self.epoch,
+            seed=self.seed,
+            rng_key_data=jax.random.key_data(brainstate.random.DEFAULT.value),
+            history={"records": self.history.records, "initial": self.history.initial,
+                     "best_epoch": self.history.best_epoch},
+        )
+
+    def load(self, path) -> "Trainer":
+        """Restore a checkpoint written by :meth:`save`, to continue training.
+
+        Everything is checked before anything is assigned: on a
+        :class:`CheckpointError` (unreadable file, other format version, other
+        weight names or shapes, other seed) the trainer and model are unchanged.
+        """
+        raw = read_checkpoint(path)
+        states = brainstate.graph.states(self.model).filter(brainstate.ParamState)
+        current = {_path_key(k): s for k, s in states.items()}
+        if set(raw["params"]) != set(current):
+            raise CheckpointError(
+                f"checkpoint {str(path)!r} holds weights {sorted(raw['params'])}, but the model has "
+                f"{sorted(current)}."
+            )
+        assign = []
+        for key, state in current.items():
+            new, old = raw["params"][key], state.value
+            if jax.tree.structure(new) != jax.tree.structure(old) or any(
+                np.shape(a) != np.shape(b) for a, b in zip(jax.tree.leaves(new), jax.tree.leaves(old))
+            ):
+                raise CheckpointError(
+                    f"checkpoint weight {key!r} has shapes "
+                    f"{jax.tree.map(np.shape, new)}, the model's are {jax.tree.map(np.shape, old)}."
+                )
+            assign.append((state, new))
+        opt_values = [s.value for s in self._opt_states]
+        leaves, treedef = jax.tree.flatten(opt_values)
+        if len(leaves) != len(raw["optimizer"]) or any(
+            np.shape(a) != np.shape(b) for a, b in zip(leaves, raw["optimizer"])
+        ):
+            raise CheckpointError(
+                f"checkpoint {str(path)!r} holds an optimizer state of another structure "
+                f"({len(raw['optimizer'])} arrays, this optimizer has {len(leaves)})."
+            )
+        if int(raw["seed"]) != self.seed:
+            raise CheckpointError(
+                f"checkpoint {str(path)!r} was trained with seed={raw['seed']}, this trainer has "
+                f"seed={self.seed}; resuming would change the shuffling."
+            )
+        for state, new in assign:
+            state.value = jax.tree.map(lambda n, o: jnp.asarray(n, dtype=o.dtype), new, state.value)
+        restored = jax.tree.unflatten(
+            treedef, [jnp.asarray(n, dtype=o.dtype) for n, o in zip(raw["optimizer"], leaves)])
+        for state, value in zip(self._opt_states, restored):
+            state.value = value
+        brainstate.random.DEFAULT.value = jax.random.wrap_key_data(jnp.asarray(raw["rng"]))
+        self.epoch = int(raw["epoch"])
+        hist = raw["history"]
+        self.history = History(records=hist["records"], initial=hist["initial"],
+                               best_epoch=hist["best_epoch"], chance=self.history.chance)
+        return self
