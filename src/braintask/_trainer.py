@@ -76,11 +76,11 @@ class Trainer:
     loss : callable, optional
         ``loss(logits, labels) -> scalar``. Default :func:`braintask.cross_entropy`
         (softmax cross-entropy on integer labels, from ``braintools.metric``).
-    metrics : dict of str to callable, optional
+    metrics : dict, optional
         Extra ``metric(logits, labels) -> scalar`` to track; accuracy (``acc``)
         is always tracked.
-    mode : {"fused", "step"}
-        One compiled loop per epoch (default), or one compiled call per minibatch.
+    mode : str
+        ``"fused"`` or ``"step"``: one compiled loop per epoch (default), or one compiled call per minibatch.
     drop_last : bool
         If True (default), the trials left over after the last full minibatch
         are skipped this epoch (another shuffle uses them next epoch). If False
@@ -295,7 +295,8 @@ class Trainer:
             loss, finite = np.append(loss, tl), np.append(finite, tf)
             mets = {k: np.append(v, tm[k]) for k, v in mets.items()}
             weights = np.append(weights, len(tail[1]))
-        return loss, mets, finite, weights
+        n_steps = xs.shape[0] + (tail is not None)
+        return loss, mets, finite, weights, n_steps
 
     def evaluate(self, data) -> dict:
         """Loss and metrics of the current model on a dataset, in one pass.
@@ -338,7 +339,8 @@ class Trainer:
 
         Parameters
         ----------
-        train, test : TaskDataset or (inputs, targets)
+        train, test : TaskDataset or tuple
+            A dataset, or an ``(inputs, targets)`` pair of arrays:
             Batch-major ``(N, T, F)`` inputs and ``(N,)`` integer labels.
             ``test`` may be None (then only training metrics are recorded).
         epochs : int
@@ -356,7 +358,7 @@ class Trainer:
             With ``patience``, put back the weights of the best epoch at the end.
         checkpoint : str or path, optional
             Save a checkpoint there after every epoch (see :meth:`save`).
-        callbacks : sequence of callables
+        callbacks : list
             ``callback(trainer, record)`` after every epoch.
 
         Returns
@@ -420,12 +422,12 @@ class Trainer:
             for _ in range(epochs):
                 t0 = time.perf_counter()
                 xs, ys, tail = self._batches(train, self.epoch)
-                loss, mets, finite, weights = self._run_epoch(xs, ys, tail)
+                loss, mets, finite, weights, n_steps = self._run_epoch(xs, ys, tail)
                 if not finite.all():
                     step = int(np.argmin(finite)) + 1
                     raise TrainingDiverged(
                         f"the training loss or a gradient became NaN/inf at epoch {self.epoch + 1}, "
-                        f"minibatch {step} of {len(finite)}. Training stopped; the model keeps the "
+                        f"minibatch {step} of {n_steps}. Training stopped; the model keeps the "
                         f"weights from before that minibatch. Lower the learning rate, clip "
                         f"gradients, or check the inputs.",
                         epoch=self.epoch + 1, step=step, history=self.history,

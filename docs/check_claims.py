@@ -1,0 +1,121 @@
+"""Check the claims the tutorials declare against the numbers their last run glued.
+
+Each tutorial lists its claims in its front matter::
+
+    claims:
+      - key: final_test_acc            # a name passed to myst_nb.glue
+        min: 0.98                      # and/or max:
+        meaning: held-out accuracy after the last epoch
+
+This script reads the executed notebooks (``*.ipynb``, whose metadata keep the
+front matter) and the ``*.glue.json`` files beside them in the build folder
+(``docs/_build/jupyter_execute``), prints a table of claim, bound and measured
+value, and exits with status 1 if a claim fails, a declared key was never glued,
+or no tutorial was found. Standard library only.
+
+Usage: ``python docs/check_claims.py docs/_build/jupyter_execute``
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class Result:
+    page: str
+    key: str
+    bound: str
+    measured: float | None
+    status: str  # "pass", "FAIL" or "MISSING"
+    meaning: str
+
+
+def _bound_text(claim: dict) -> str:
+    lo, hi = claim.get("min"), claim.get("max")
+    if lo is not None and hi is not None:
+        return f"= {lo:g}" if lo == hi else f"in [{lo:g}, {hi:g}]"
+    return f">= {lo:g}" if lo is not None else f"<= {hi:g}"
+
+
+def _glued_number(entry):
+    """The float a glue entry holds (its text/plain repr), or None if it is not a number."""
+    data = entry.get("data", entry) if isinstance(entry, dict) else {}
+    text = data.get("text/plain") if isinstance(data, dict) else None
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def check_notebook(ipynb: Path, root: Path) -> list[Result]:
+    """Evaluate one executed notebook's claims; [] if it declares none."""
+    meta = json.loads(ipynb.read_text(encoding="utf8")).get("metadata", {})
+    claims = meta.get("claims") or []
+    page = ipynb.relative_to(root).with_suffix("").as_posix()
+    glue_file = ipynb.with_name(ipynb.stem + ".glue.json")
+    glued = json.loads(glue_file.read_text(encoding="utf8")) if glue_file.exists() else {}
+    results = []
+    for claim in claims:
+        key = claim.get("key")
+        lo, hi = claim.get("min"), claim.get("max")
+        if not key or (lo is None and hi is None):
+            raise ValueError(f"{page}: a claim needs a key and a min and/or max bound, got {claim}.")
+        value = _glued_number(glued[key]) if key in glued else None
+        if value is None:
+            status = "MISSING"
+        elif math.isnan(value):
+            status = "FAIL"
+        else:
+            ok = (lo is None or value >= lo) and (hi is None or value <= hi)
+            status = "pass" if ok else "FAIL"
+        results.append(Result(page, key, _bound_text(claim), value, status, claim.get("meaning", "")))
+    return results
+
+
+def check_folder(root: Path) -> list[Result]:
+    """Evaluate every executed notebook under ``root``."""
+    results = []
+    for ipynb in sorted(root.rglob("*.ipynb")):
+        results.extend(check_notebook(ipynb, root))
+    return results
+
+
+def format_table(results: list[Result]) -> str:
+    rows = [("page", "claim", "bound", "measured", "status")]
+    for r in results:
+        measured = "never glued" if r.measured is None else f"{r.measured:.6g}"
+        rows.append((r.page, r.key, r.bound, measured, r.status))
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print(__doc__.strip().splitlines()[-1], file=sys.stderr)
+        return 2
+    root = Path(argv[0])
+    results = check_folder(root) if root.is_dir() else []
+    if not results:
+        print(f"no claims found: no executed tutorial with claims under {root}", file=sys.stderr)
+        return 1
+    print(format_table(results))
+    bad = [r for r in results if r.status != "pass"]
+    if bad:
+        print(f"\n{len(bad)} of {len(results)} claims do not hold:", file=sys.stderr)
+        for r in bad:
+            what = "was never glued" if r.status == "MISSING" else f"measured {r.measured:.6g}, bound {r.bound}"
+            print(f"  {r.page}: {r.key} {what} ({r.meaning})", file=sys.stderr)
+        return 1
+    print(f"\nall {len(results)} claims hold")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

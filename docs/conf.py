@@ -1,0 +1,67 @@
+"""Sphinx configuration for the braintask site."""
+
+import os
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE / "_ext"))
+sys.path.insert(0, str(HERE))
+
+project = "braintask"
+author = "the braintask developers"
+copyright = "2026, the braintask developers"
+
+extensions = [
+    "myst_nb",
+    "sphinx.ext.autodoc",
+    "sphinx.ext.napoleon",
+    "sphinx.ext.mathjax",
+    "sphinx_copybutton",
+    "claims_report",
+]
+
+# Notebooks run on every build; a failing cell fails the build.
+nb_execution_mode = "force"
+nb_execution_raise_on_error = True
+nb_execution_show_tb = True
+nb_execution_timeout = 600  # seconds per cell
+nb_kernel_rgx_aliases = {".*": "python3"}
+nb_merge_streams = True
+myst_enable_extensions = ["dollarmath", "colon_fence"]
+
+html_theme = "furo"
+html_title = "braintask"
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]
+exclude_patterns = ["_build", "**.ipynb_checkpoints", "README.md"]
+
+# Copy buttons on code only: input cells and code blocks have a class starting with
+# "highlight-"; cell outputs start with "output" and get none. Prompts are stripped.
+copybutton_selector = "div[class^='highlight-'] > div.highlight pre"
+copybutton_prompt_text = r">>> |\.\.\. |\$ "
+copybutton_prompt_is_regexp = True
+copybutton_only_copy_prompt_lines = False
+
+autodoc_typehints = "none"
+autodoc_member_order = "bysource"
+napoleon_numpy_docstring = True
+napoleon_google_docstring = False
+napoleon_use_rtype = False
+
+# No network at build time: intersphinx only when asked for.
+if os.environ.get("BRAINTASK_INTERSPHINX") == "1":
+    extensions.append("sphinx.ext.intersphinx")
+    intersphinx_mapping = {
+        "python": ("https://docs.python.org/3", None),
+        "numpy": ("https://numpy.org/doc/stable", None),
+        "jax": ("https://docs.jax.dev/en/latest", None),
+        "matplotlib": ("https://matplotlib.org/stable", None),
+    }
+
+nitpicky = True
+# Types from other projects cannot be linked without intersphinx.
+nitpick_ignore_regex = [
+    (r"py:.*", r"(numpy|np|jax|jnp|brainstate|braintools|brainmass|matplotlib|pathlib|os)(\..*)?"),
+    (r"py:.*", r"(optional|callable|sequence of callables|array-like|path)"),
+]

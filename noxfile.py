@@ -1,0 +1,54 @@
+"""Sessions: `nox -s tests` (the test suite), `nox -s docs` (build and check the site),
+`nox -s claims` (execute the tutorials and check their claims, no HTML)."""
+
+import os
+import sys
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+BUILD = ROOT / "docs" / "_build"
+nox.options.sessions = ["tests"]
+nox.options.default_venv_backend = "venv"
+# Run on the interpreter that runs nox: CI sets CI=true, and nox then fails on a
+# missing interpreter rather than skipping it.
+PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def install(session, group):
+    """Install braintask and one of its [dependency-groups] from pyproject.toml."""
+    groups = nox.project.dependency_groups(nox.project.load_toml("pyproject.toml"), group)
+    session.install("-e", ".", *groups)
+
+
+@nox.session(python=PYTHON)
+def tests(session):
+    """Unit tests and doctests (pytest)."""
+    install(session, "test")
+    session.run("pytest", *session.posargs, env={"MPLBACKEND": "Agg"})
+
+
+def sphinx(session, builder, out):
+    # Persistent JAX compilation cache: rebuilds reuse compiled programs.
+    env = {"MPLBACKEND": "Agg", "JAX_COMPILATION_CACHE_DIR": str(BUILD / ".jax_cache")}
+    session.run(
+        "sphinx-build", "-E", "-W", "-n", "--keep-going", "-b", builder,
+        "-d", str(BUILD / "doctrees"), "docs", str(out), *session.posargs, env=env,
+    )
+    session.run("python", "docs/check_claims.py", str(BUILD / "jupyter_execute"), str(BUILD / "doctrees"))
+
+
+@nox.session(python=PYTHON)
+def docs(session):
+    """Build the HTML site (notebooks executed) and check every claim."""
+    install(session, "docs")
+    sphinx(session, "html", BUILD / "html")
+    session.log(f"site written to {BUILD / 'html' / 'index.html'}")
+
+
+@nox.session(python=PYTHON)
+def claims(session):
+    """Execute the tutorials with the dummy builder and check their claims (no HTML)."""
+    install(session, "docs")
+    sphinx(session, "dummy", BUILD / "dummy")

@@ -1,0 +1,32 @@
+import os
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import brainstate
+import brainunit as u
+import numpy as np
+import pytest
+
+import brainmass
+import braintask
+
+
+@pytest.fixture(autouse=True)
+def dt_one_ms():
+    """HORN reads dt from brainstate.environ; the case study uses 1 ms."""
+    brainstate.environ.set(dt=1.0 * u.ms)
+    yield
+    brainstate.environ.set(dt=1.0 * u.ms)
+
+
+def make_horn(seed=0, n_input=2, n_hidden=16, n_output=2):
+    brainstate.random.seed(seed)
+    return brainmass.HORNSeqNetwork(
+        n_input=n_input, n_hidden=n_hidden, n_output=n_output, alpha=0.2, omega=2 * np.pi / 28
+    )
+
+
+@pytest.fixture
+def small_task():
+    """A quick task: 96 trials of 6 steps, 64 to train on."""
+    return braintask.delayed_match_task(96, seq_len=6, n_symbols=2, seed=3).split(64)

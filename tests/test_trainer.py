@@ -1,0 +1,261 @@
+import io
+
+import brainstate
+import braintools
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import braintask
+from conftest import make_horn
+
+
+def trainer_for(net, **kwargs):
+    kwargs = {"batch_size": 16, "seed": 0, "progress": False, **kwargs}
+    lr = kwargs.pop("lr", 1e-2)
+    return braintask.Trainer(net, braintools.optim.Adam(lr=lr), **kwargs)
+
+
+def weights(net):
+    return {k: jax.tree.map(np.asarray, s.value) for k, s in net.states(brainstate.ParamState).items()}
+
+
+def assert_same_weights(a, b, **tol):
+    assert a.keys() == b.keys()
+    for k in a:
+        jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, **tol), a[k], b[k])
+
+
+def test_case_study_reaches_full_heldout_accuracy_from_chance():
+    """The reference configuration, with the seed the case study documents."""
+    data = braintask.delayed_match_task(320, seq_len=8, n_symbols=2, seed=0)
+    train, test = data.split(256)
+    net = make_horn(seed=2, n_hidden=64)
+    trainer = braintask.Trainer(net, braintools.optim.Adam(lr=3e-2), batch_size=32, seed=2,
+                                progress=False)
+    history = trainer.fit(train, test, epochs=20)
+    # Untrained: within the 99% band of a coin flip on 64 trials (0.5 +- 2.6 * 0.0625).
+    assert 0.33 <= history.initial["test_acc"] <= 0.67
+    assert history[-1]["test_acc"] == 1.0
+    assert history[-1]["train_acc"] == 1.0
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    assert len(history) == 20 and trainer.epoch == 20
+
+
+def test_fused_and_step_modes_agree(small_task):
+    train, test = small_task
+    fused = trainer_for(make_horn(), mode="fused").fit(train, test, epochs=4)
+    net = make_horn()
+    step = trainer_for(net, mode="step")
+    hist = step.fit(train, test, epochs=4)
+    assert hist.allclose(fused, rtol=1e-4, atol=1e-5)
+    assert step.compilations["train_step"] == 1 and step.compilations["train_epoch"] == 0
+
+
+def test_same_seed_same_history_bit_for_bit(small_task):
+    train, test = small_task
+    runs = []
+    for _ in range(2):
+        net = make_horn(seed=1)
+        runs.append((trainer_for(net, seed=5).fit(train, test, epochs=3), weights(net)))
+    assert runs[0][0] == runs[1][0]
+    assert_same_weights(runs[0][1], runs[1][1], rtol=0, atol=0)
+    other = trainer_for(make_horn(seed=1), seed=6).fit(train, test, epochs=3)
+    assert other != runs[0][0]  # the shuffle seed matters
+
+
+def test_one_compilation_per_function_whatever_the_epochs(small_task):
+    train, test = small_task
+    trainer = trainer_for(make_horn())
+    trainer.fit(train, test, epochs=6)
+    assert trainer.compilations == {"train_epoch": 1, "train_step": 0, "evaluate": 1}
+    trainer.fit(train, test, epochs=2)
+    assert trainer.compilations["train_epoch"] == 1 and trainer.compilations["evaluate"] == 1
+
+
+def test_hidden_states_are_batched_and_reset_between_batches():
+    data = braintask.delayed_match_task(45, seq_len=5, n_symbols=3, seed=1)
+    train, test = data.split(32)  # 13 held out, batch 7: nothing divides
+    net = make_horn(n_input=3)
+    trainer = trainer_for(net, batch_size=7)
+    trainer.fit(train, test, epochs=2)
+    together = trainer.predict(test.inputs)
+    alone = np.concatenate([trainer.predict(test.inputs[i:i + 1]) for i in range(test.n_samples)])
+    np.testing.assert_allclose(together, alone, rtol=1e-5, atol=1e-6)
+    assert together.shape == (13, 2)
+
+
+def test_accepts_numpy_and_jax_pairs(small_task):
+    train, test = small_task
+    ref = trainer_for(make_horn()).fit(train, test, epochs=2)
+    as_numpy = trainer_for(make_horn()).fit(tuple(train), tuple(test), epochs=2)
+    as_jax = trainer_for(make_horn()).fit(
+        (jnp.asarray(train.inputs), jnp.asarray(train.targets)), (test.inputs, test.targets), epochs=2)
+    assert as_numpy == ref and as_jax.allclose(ref)
+
+
+def test_last_partial_batch_dropped_or_used(small_task):
+    train, test = small_task  # 64 trials, batch 24: 2 full batches and 16 left over
+    count = {"n": lambda logits, labels: jnp.asarray(labels.shape[0], float)}
+    dropped = trainer_for(make_horn(), batch_size=24, metrics=count).fit(train, test, epochs=1)
+    assert dropped[-1]["train_n"] == 24.0
+    kept_trainer = trainer_for(make_horn(), batch_size=24, metrics=count, drop_last=False)
+    kept = kept_trainer.fit(train, test, epochs=1)
+    # batch means weighted by batch size: (2 * 24 * 24 + 16 * 16) / 64
+    assert kept[-1]["train_n"] == pytest.approx((2 * 24 * 24 + 16 * 16) / 64)
+    assert kept_trainer.compilations["train_step"] == 1
+
+
+def test_stop_at_target(small_task):
+    train, test = small_task
+    history = trainer_for(make_horn(), lr=3e-2).fit(train, test, epochs=40, stop_at={"train_loss": 0.6})
+    assert len(history) < 40
+    assert history[-1]["train_loss"] <= 0.6
+    assert all(r["train_loss"] > 0.6 for r in history[:-1])
+    assert "reached" in history.stop_reason
+
+
+def test_patience_restores_best_weights(small_task):
+    train, test = small_task
+    trainer = trainer_for(make_horn(), lr=0.3)  # too large a step: held-out loss jumps around
+    history = trainer.fit(train, test, epochs=30, patience=2)
+    best = history.best("test_loss")
+    assert history.best_epoch == best["epoch"]
+    assert len(history) == 30 or "did not improve" in history.stop_reason
+    assert trainer.evaluate(test)["loss"] == pytest.approx(best["test_loss"], rel=1e-5)
+
+
+def test_checkpoint_resume_equals_straight_run(small_task, tmp_path):
+    train, test = small_task
+    net = make_horn()
+    straight = trainer_for(net).fit(train, test, epochs=6)
+    straight_weights = weights(net)
+
+    first = trainer_for(make_horn())
+    first.fit(train, test, epochs=3, checkpoint=tmp_path / "ckpt.msgpack")
+    net2 = make_horn(seed=99)  # other initial weights: the checkpoint must overwrite them
+    resumed = trainer_for(net2).load(tmp_path / "ckpt.msgpack")
+    assert resumed.epoch == 3
+    history = resumed.fit(train, test, epochs=3)
+    assert [r["epoch"] for r in history] == list(range(1, 7))
+    assert history == straight
+    assert_same_weights(weights(net2), straight_weights, rtol=1e-6, atol=1e-7)
+
+
+def test_bad_checkpoints_leave_the_model_untouched(small_task, tmp_path):
+    train, test = small_task
+    trainer = trainer_for(make_horn(n_hidden=16))
+    trainer.fit(train, test, epochs=1)
+    trainer.save(tmp_path / "ok.msgpack")
+    net = make_horn(n_hidden=8, seed=4)
+    other = trainer_for(net)
+    before = weights(net)
+    (tmp_path / "junk.msgpack").write_bytes(b"\x00\x01 not a checkpoint")
+    with pytest.raises(braintask.CheckpointError, match="shapes"):
+        other.load(tmp_path / "ok.msgpack")
+    with pytest.raises(braintask.CheckpointError, match="unreadable|not a braintask"):
+        other.load(tmp_path / "junk.msgpack")
+    with pytest.raises(braintask.CheckpointError, match="does not exist"):
+        other.load(tmp_path / "missing.msgpack")
+    with pytest.raises(braintask.CheckpointError, match="seed"):
+        trainer_for(make_horn(n_hidden=16), seed=1).load(tmp_path / "ok.msgpack")
+    assert_same_weights(weights(net), before, rtol=0, atol=0)
+    assert other.epoch == 0
+
+
+def test_non_finite_loss_stops_with_last_finite_weights(small_task):
+    train, test = small_task  # 64 trials, batch 16: 4 steps per epoch
+
+    def run(mode):
+        net = make_horn()
+        opt = braintools.optim.Adam(lr=1e-2)
+
+        def loss(logits, labels):
+            # finite for the first 5 updates, NaN from the 6th (epoch 2, minibatch 2)
+            return braintask.cross_entropy(logits, labels) + jnp.where(
+                opt.step_count.value >= 5, jnp.nan, 0.0)
+
+        trainer = braintask.Trainer(net, opt, batch_size=16, loss=loss, mode=mode, progress=False)
+        with pytest.raises(braintask.TrainingDiverged, match="epoch 2, minibatch 2 of 4") as info:
+            trainer.fit(train, test, epochs=3)
+        assert (info.value.epoch, info.value.step) == (2, 2)
+        assert len(info.value.history) == 1 and trainer.epoch == 1
+        return weights(net)
+
+    fused, step = run("fused"), run("step")
+    for w in fused.values():
+        assert all(np.isfinite(a).all() for a in jax.tree.leaves(w))
+    assert_same_weights(fused, step, rtol=1e-5, atol=1e-6)
+    assert not all(np.array_equal(a, b) for a, b in zip(
+        jax.tree.leaves(fused), jax.tree.leaves(weights(make_horn()))))
+
+
+def test_unset_dt_says_how_to_set_it(small_task):
+    train, test = small_task
+    brainstate.environ.pop("dt")
+    with pytest.raises(RuntimeError, match=r"brainstate\.environ\.set\(dt=1\.0 \* u\.ms\)"):
+        trainer_for(make_horn()).fit(train, test, epochs=1)
+
+
+def test_clear_errors_for_bad_data_and_settings(small_task):
+    train, test = small_task
+    with pytest.raises(ValueError, match="3 input features"):
+        wide = braintask.delayed_match_task(40, seq_len=6, n_symbols=3).split(32)
+        trainer_for(make_horn(n_input=2)).fit(*wide, epochs=1)
+    bad_labels = (train.inputs, np.where(train.targets == 1, 2, 0))
+    with pytest.raises(ValueError, match=r"train targets must lie in \[0, 2\)"):
+        trainer_for(make_horn()).fit(bad_labels, test, epochs=1)
+    with pytest.raises(ValueError, match="batch_size=65 is larger than the training set"):
+        trainer_for(make_horn(), batch_size=65).fit(train, test, epochs=1)
+    with pytest.raises(ValueError, match="epochs"):
+        trainer_for(make_horn()).fit(train, test, epochs=0)
+    with pytest.raises(ValueError, match="stop_at key 'val_acc'"):
+        trainer_for(make_horn()).fit(train, test, epochs=1, stop_at={"val_acc": 1.0})
+    with pytest.raises(ValueError, match="batch_size"):
+        trainer_for(make_horn(), batch_size=0)
+    with pytest.raises(TypeError, match="batch_size"):
+        trainer_for(make_horn(), batch_size=8.0)
+    with pytest.raises(ValueError, match="mode"):
+        trainer_for(make_horn(), mode="fast")
+
+
+def test_model_output_must_be_batch_by_classes(small_task):
+    class Last(brainstate.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = brainstate.ParamState(jnp.ones((2, 2)))
+
+        def update(self, x):
+            return x @ self.w.value  # (T, B, C): not reduced over time
+
+    train, test = small_task
+    with pytest.raises(ValueError, match=r"\(B, C\) logits"):
+        trainer_for(Last()).fit(train, test, epochs=1)
+
+
+def test_history_api_and_plot(small_task):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    train, test = small_task
+    history = trainer_for(make_horn()).fit(train, test, epochs=3)
+    assert history[-1] is history.records[-1]
+    assert all(type(v) in (int, float) for r in history for v in r.values())
+    as_dict = history.to_dict()
+    assert as_dict["test_acc"] == history.test_acc == history["test_acc"]
+    assert len(history.to_records()) == 3 and history.to_records()[0]["epoch"] == 1
+    with pytest.raises(AttributeError, match="val_acc"):
+        history.val_acc
+    fig = history.plot()
+    acc_axis = fig.axes[1]
+    assert any(np.allclose(line.get_ydata(), 0.5) for line in acc_axis.get_lines())
+    assert len(fig.axes[0].get_lines()) == 2  # train and held-out loss
+
+
+def test_progress_bar_only_when_asked_or_on_a_terminal(small_task, capsys):
+    train, test = small_task
+    trainer_for(make_horn(), progress=None).fit(train, test, epochs=2)
+    assert "epochs" not in capsys.readouterr().err  # pytest's stderr is not a terminal
+    trainer_for(make_horn(), progress=True).fit(train, test, epochs=2)
+    assert "epochs" in capsys.readouterr().err
