@@ -1,7 +1,7 @@
 """Sessions: `nox -s tests` (the test suite), `nox -s docs` (build and check the site),
 `nox -s claims` (execute the tutorials and check their claims, no HTML)."""
 
-import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -30,6 +30,8 @@ def tests(session):
 
 
 def sphinx(session, builder, out):
+    # Start from no executed notebooks, so the checker can only read this run's outputs.
+    shutil.rmtree(BUILD / "jupyter_execute", ignore_errors=True)
     # Persistent JAX compilation cache: rebuilds reuse compiled programs.
     env = {"MPLBACKEND": "Agg", "JAX_COMPILATION_CACHE_DIR": str(BUILD / ".jax_cache")}
     session.run(
