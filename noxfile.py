@@ -38,7 +38,7 @@ def sphinx(session, builder, out):
         "sphinx-build", "-E", "-W", "-n", "--keep-going", "-b", builder,
         "-d", str(BUILD / "doctrees"), "docs", str(out), *session.posargs, env=env,
     )
-    session.run("python", "docs/check_claims.py", str(BUILD / "jupyter_execute"), str(BUILD / "doctrees"))
+    session.run("python", "docs/check_claims.py", str(BUILD / "jupyter_execute"))
 
 
 @nox.session(python=PYTHON)
