@@ -259,3 +259,39 @@ def test_progress_bar_only_when_asked_or_on_a_terminal(small_task, capsys):
     assert "epochs" not in capsys.readouterr().err  # pytest's stderr is not a terminal
     trainer_for(make_horn(), progress=True).fit(train, test, epochs=2)
     assert "epochs" in capsys.readouterr().err
+
+
+def test_multi_seed_copies_match_single_runs(small_task):
+    train, test = small_task
+    seeds = [3, 0, 7]
+    ensemble = braintask.MultiSeedTrainer(
+        lambda: braintask_horn(), lambda: braintools.optim.Adam(lr=1e-2),
+        seeds=seeds, batch_size=16, progress=False)
+    histories = ensemble.fit(train, test, epochs=3)
+    assert len(histories) == 3
+    for seed, hist, member in zip(seeds, histories, ensemble.trainers):
+        net = make_horn(seed=seed)
+        single = trainer_for(net, seed=seed).fit(train, test, epochs=3)
+        assert hist.allclose(single, rtol=1e-4, atol=1e-5), seed
+        assert_same_weights(weights(member.model), weights(net), rtol=1e-4, atol=1e-5)
+    # another fit continues each copy's History
+    assert [len(h) for h in ensemble.fit(train, test, epochs=1)] == [4, 4, 4]
+    assert histories[0] != histories[1]
+
+
+def test_multi_seed_rejects_bad_seeds():
+    build = lambda: braintask_horn()
+    opt = lambda: braintools.optim.Adam(lr=1e-2)
+    with pytest.raises(ValueError, match="distinct"):
+        braintask.MultiSeedTrainer(build, opt, seeds=[1, 1], batch_size=8)
+    with pytest.raises(TypeError, match="seeds"):
+        braintask.MultiSeedTrainer(build, opt, seeds=[], batch_size=8)
+    with pytest.raises(TypeError, match="seeds"):
+        braintask.MultiSeedTrainer(build, opt, seeds=[0.5], batch_size=8)
+
+
+def braintask_horn():
+    import brainmass
+
+    return brainmass.HORNSeqNetwork(n_input=2, n_hidden=16, n_output=2, alpha=0.2,
+                                    omega=2 * np.pi / 28)

@@ -3,13 +3,14 @@
 The whole public API:
 
 - datasets: :func:`delayed_match_task`, :class:`TaskDataset`, :func:`as_dataset`
-- training: :class:`Trainer`, :class:`History`
+- training: :class:`Trainer`, :class:`MultiSeedTrainer`, :class:`History`
 - loss and metric: :func:`cross_entropy`, :func:`accuracy`
 - hidden states: :func:`batch_hidden_states`
 - errors: :class:`TrainingDiverged`, :class:`CheckpointError`
 """
 
 from ._dataset import TaskDataset, as_dataset, delayed_match_task
+from ._ensemble import MultiSeedTrainer
 from ._errors import CheckpointError, TrainingDiverged
 from ._history import History
 from ._losses import accuracy, cross_entropy
@@ -23,6 +24,7 @@ __all__ = [
     "TaskDataset",
     "as_dataset",
     "Trainer",
+    "MultiSeedTrainer",
     "History",
     "cross_entropy",
     "accuracy",
