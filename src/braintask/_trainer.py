@@ -89,6 +89,12 @@ class Trainer:
     progress : bool or None
         Show a tqdm bar over epochs. None (default) shows it only when the
         output is a terminal.
+    devices : "all" or sequence of jax.Device, optional
+        Train data-parallel over these devices: each minibatch is split along
+        its batch axis over a ``jax.sharding.Mesh`` (``NamedSharding``), the
+        weights and optimizer state are replicated, and XLA inserts the
+        gradient all-reduce. ``batch_size`` must be a multiple of the number of
+        devices. Default None: the default device only.
 
     Examples
     --------
@@ -115,6 +121,7 @@ class Trainer:
         mode: str = "fused",
         drop_last: bool = True,
         progress: bool | None = None,
+        devices=None,
     ):
         if not isinstance(model, brainstate.nn.Module):
             raise TypeError(f"model must be a brainstate.nn.Module, got {type(model).__name__}.")
@@ -145,6 +152,7 @@ class Trainer:
         self.progress = progress
         self.loss = cross_entropy if loss is None else loss
         self.metrics = {"acc": accuracy, **metrics}
+        self.devices = None
 
         self._hidden = HiddenBatcher(model)
         if len(optimizer.param_states) == 0:
@@ -163,6 +171,9 @@ class Trainer:
                             if not isinstance(s, brainstate.ParamState)]
         for s in self._train_states:
             s.value = _strict_dtype(s.value)
+        self._shard_batch = self._shard_labels = None
+        if devices is not None:
+            self._use_devices(devices)
 
         self.epoch = 0
         self.history = History()
@@ -172,6 +183,30 @@ class Trainer:
         self._epoch_fn = brainstate.transform.jit(self._epoch_impl)
         self._step_fn = brainstate.transform.jit(self._step_impl)
         self._eval_fn = brainstate.transform.jit(self._eval_impl)
+
+    def _use_devices(self, devices):
+        from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+        if isinstance(devices, str):
+            if devices != "all":
+                raise ValueError(f'devices must be "all" or a sequence of jax devices, got {devices!r}.')
+            devices = jax.devices()
+        devices = list(devices)
+        if not devices or not all(isinstance(d, jax.Device) for d in devices):
+            raise TypeError(f'devices must be "all" or a non-empty sequence of jax.Device, got {devices!r}.')
+        if self.batch_size % len(devices):
+            raise ValueError(
+                f"batch_size={self.batch_size} does not split evenly over {len(devices)} devices; "
+                f"use a multiple of {len(devices)}."
+            )
+        mesh = Mesh(np.array(devices), ("batch",))
+        # stacked minibatches are (n_batches, T, B, F) and (n_batches, B): split B
+        self._shard_batch = NamedSharding(mesh, P(None, None, "batch", None))
+        self._shard_labels = NamedSharding(mesh, P(None, "batch"))
+        replicated = NamedSharding(mesh, P())
+        for s in self._train_states:
+            s.value = jax.device_put(s.value, replicated)
+        self.devices = devices
 
     # ------------------------------------------------------------------ compiled parts
     def _loss_and_metrics(self, x, y):
@@ -271,6 +306,8 @@ class Trainer:
         tail = None
         if len(rest) and not self.drop_last:
             tail = (x[rest].transpose(1, 0, 2), y[rest])
+        if self._shard_batch is not None:
+            return jax.device_put(xs, self._shard_batch), jax.device_put(ys, self._shard_labels), tail
         return jnp.asarray(xs), jnp.asarray(ys), tail
 
     def _run_epoch(self, xs, ys, tail):
