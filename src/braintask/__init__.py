@@ -2,18 +2,20 @@
 
 The whole public API:
 
-- datasets: :func:`delayed_match_task`, :class:`TaskDataset`, :func:`as_dataset`
+- datasets: :func:`delayed_match_task`, :func:`from_cogtask`, :class:`TaskDataset`,
+  :func:`as_dataset`
 - training: :class:`Trainer`, :class:`MultiSeedTrainer`, :class:`History`
-- loss and metric: :func:`cross_entropy`, :func:`accuracy`
+- loss and metric: :func:`cross_entropy`, :func:`masked_cross_entropy`, :func:`accuracy`
 - hidden states: :func:`batch_hidden_states`
 - errors: :class:`TrainingDiverged`, :class:`CheckpointError`
 """
 
+from ._cogtask import from_cogtask
 from ._dataset import TaskDataset, as_dataset, delayed_match_task
 from ._ensemble import MultiSeedTrainer
 from ._errors import CheckpointError, TrainingDiverged
 from ._history import History
-from ._losses import accuracy, cross_entropy
+from ._losses import accuracy, cross_entropy, masked_cross_entropy
 from ._states import batch_hidden_states
 from ._trainer import Trainer
 
@@ -21,12 +23,14 @@ __version__ = "0.1.0"
 
 __all__ = [
     "delayed_match_task",
+    "from_cogtask",
     "TaskDataset",
     "as_dataset",
     "Trainer",
     "MultiSeedTrainer",
     "History",
     "cross_entropy",
+    "masked_cross_entropy",
     "accuracy",
     "batch_hidden_states",
     "TrainingDiverged",

@@ -37,6 +37,11 @@ class TaskDataset:
     A dataset unpacks like the pair that ``brainmass.datasets`` returns, so
     ``inputs, targets = dataset`` works.
 
+    Tasks with a label at every time step (such as ``braintools.cogtask``
+    tasks, see :func:`from_cogtask`) have ``(N, T)`` targets, and may carry a
+    ``mask`` (steps that count in the loss and accuracy) and a ``decision``
+    mask (the steps of the decision period, for ``decision_acc``).
+
     Parameters
     ----------
     inputs : numpy.ndarray
@@ -47,6 +52,9 @@ class TaskDataset:
         Number of classes; labels lie in ``[0, n_classes)``.
     info : dict, optional
         How the trials were made (generator name and arguments).
+    mask, decision : numpy.ndarray, optional
+        ``(N, T)`` booleans, for per-step targets only. ``mask`` defaults to
+        all steps, ``decision`` to the masked steps.
 
     Examples
     --------
@@ -64,6 +72,8 @@ class TaskDataset:
     targets: np.ndarray
     n_classes: int
     info: dict = field(default_factory=dict)
+    mask: np.ndarray | None = None
+    decision: np.ndarray | None = None
 
     def __post_init__(self):
         inputs = np.asarray(self.inputs)
@@ -72,11 +82,22 @@ class TaskDataset:
             raise ValueError(
                 f"inputs must have shape (n_samples, seq_len, n_features), got shape {inputs.shape}."
             )
-        if targets.shape != (inputs.shape[0],):
+        if targets.shape not in ((inputs.shape[0],), inputs.shape[:2]):
             raise ValueError(
-                f"targets must have shape (n_samples,) = ({inputs.shape[0]},) to match inputs, "
-                f"got shape {targets.shape}."
+                f"targets must have shape (n_samples,) = ({inputs.shape[0]},) or, with a label per "
+                f"step, (n_samples, seq_len) = {inputs.shape[:2]}; got shape {targets.shape}."
             )
+        for name in ("mask", "decision"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            value = np.asarray(value)
+            if targets.ndim != 2 or value.shape != targets.shape or value.dtype != bool:
+                raise ValueError(
+                    f"{name} must be a boolean (n_samples, seq_len) = {inputs.shape[:2]} array and "
+                    f"needs per-step targets; got {value.dtype} of shape {value.shape}."
+                )
+            object.__setattr__(self, name, value)
         object.__setattr__(self, "inputs", inputs)
         object.__setattr__(self, "targets", targets)
 
@@ -108,6 +129,11 @@ class TaskDataset:
         return int(self.inputs.shape[2])
 
     @property
+    def per_step(self) -> bool:
+        """Whether there is a label at every time step (targets ``(N, T)``)."""
+        return self.targets.ndim == 2
+
+    @property
     def class_balance(self) -> np.ndarray:
         """Fraction of trials in each class, shape ``(n_classes,)``."""
         counts = np.bincount(self.targets.astype(np.int64), minlength=self.n_classes)
@@ -119,7 +145,29 @@ class TaskDataset:
 
     def subset(self, index) -> "TaskDataset":
         """The trials selected by ``index`` (a slice, integer array or boolean mask)."""
-        return TaskDataset(self.inputs[index], self.targets[index], self.n_classes, dict(self.info))
+        pick = lambda a: None if a is None else a[index]
+        return TaskDataset(self.inputs[index], self.targets[index], self.n_classes, dict(self.info),
+                           pick(self.mask), pick(self.decision))
+
+    def batch(self, index=None, dtype=np.float32) -> dict:
+        """Trials as a time-major minibatch: the dict a Trainer's compiled step reads.
+
+        ``{"x": (T, B, F)}`` and ``{"y": (B,)}``, or for per-step targets
+        ``"y"``, ``"mask"`` and ``"decision"`` of shape ``(T, B)``; ``index``
+        selects trials (all by default).
+        """
+        index = slice(None) if index is None else index
+        out = {"x": np.asarray(self.inputs[index], dtype=dtype).swapaxes(0, 1)}
+        y = np.asarray(self.targets[index], dtype=np.int32)
+        if not self.per_step:
+            out["y"] = y
+            return out
+        mask = np.ones(y.shape, bool) if self.mask is None else self.mask[index]
+        decision = mask if self.decision is None else self.decision[index] & mask
+        out["y"] = y.swapaxes(0, 1)
+        out["mask"] = mask.swapaxes(0, 1).astype(dtype)
+        out["decision"] = decision.swapaxes(0, 1).astype(dtype)
+        return out
 
     def split(self, n_train) -> tuple["TaskDataset", "TaskDataset"]:
         """Split into a training set and a held-out set, keeping the trial order.
@@ -168,7 +216,9 @@ def as_dataset(data, name: str = "data") -> TaskDataset:
     """
     if isinstance(data, TaskDataset):
         inputs, targets, n_classes = data.inputs, data.targets, data.n_classes
+        extra = dict(info=data.info, mask=data.mask, decision=data.decision)
     else:
+        extra = {}
         try:
             inputs, targets = data
         except (TypeError, ValueError):
@@ -190,9 +240,10 @@ def as_dataset(data, name: str = "data") -> TaskDataset:
     if not np.all(np.isfinite(inputs)):
         bad = int(np.size(inputs) - np.count_nonzero(np.isfinite(inputs)))
         raise ValueError(f"{name} inputs contain {bad} NaN or inf values.")
-    if targets.shape != (inputs.shape[0],):
+    if targets.shape not in ((inputs.shape[0],), inputs.shape[:2]):
         raise ValueError(
-            f"{name} targets must have shape (n_samples,) = ({inputs.shape[0]},), got {targets.shape}."
+            f"{name} targets must have shape (n_samples,) = ({inputs.shape[0]},), or "
+            f"(n_samples, seq_len) = {inputs.shape[:2]} for a label per step; got {targets.shape}."
         )
     if not np.issubdtype(targets.dtype, np.integer):
         raise TypeError(
@@ -202,7 +253,7 @@ def as_dataset(data, name: str = "data") -> TaskDataset:
         raise ValueError(f"{name} targets must be >= 0, got a minimum of {int(targets.min())}.")
     if n_classes is None:
         n_classes = int(targets.max()) + 1
-    return TaskDataset(inputs, targets, n_classes)
+    return TaskDataset(inputs, targets, n_classes, **extra)
 
 
 def delayed_match_task(

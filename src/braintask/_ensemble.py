@@ -108,9 +108,9 @@ class MultiSeedTrainer:
         self._states = carrier._train_states + carrier._hidden.states
         axes = {0: self._states}
         self._epoch_fn = brainstate.transform.jit(brainstate.transform.vmap2(
-            carrier._epoch_impl, in_axes=(0, 0), state_in_axes=axes, state_out_axes=axes))
+            carrier._epoch_impl, in_axes=(0,), state_in_axes=axes, state_out_axes=axes))
         self._eval_fn = brainstate.transform.jit(brainstate.transform.vmap2(
-            carrier._eval_impl, in_axes=(None, None), state_in_axes=axes, state_out_axes=axes))
+            carrier._eval_impl, in_axes=(None,), state_in_axes=axes, state_out_axes=axes))
 
     @property
     def histories(self) -> list[History]:
@@ -135,9 +135,9 @@ class MultiSeedTrainer:
         for state, init in zip(hidden.states, hidden.initial):
             state.value = jnp.broadcast_to(init, (len(self.seeds), batch) + init.shape)
 
-    def _evaluate(self, x, y) -> list[dict]:
-        self._hidden(x.shape[1])
-        loss, mets = self._eval_fn(x, y)
+    def _evaluate(self, batch) -> list[dict]:
+        self._hidden(batch["x"].shape[1])
+        loss, mets = self._eval_fn(batch)
         return [{"test_loss": float(loss[k]), **{f"test_{m}": float(v[k]) for m, v in mets.items()}}
                 for k in range(len(self.seeds))]
 
@@ -167,8 +167,7 @@ class MultiSeedTrainer:
             t.n_classes = carrier.n_classes
             t.history.chance = 1.0 / carrier.n_classes
         if test is not None:
-            x_test = jnp.asarray(test.time_major(), dtype=float)
-            y_test = jnp.asarray(test.targets, dtype=jnp.int32)
+            test_batch = jax.tree.map(jnp.asarray, test.batch(dtype=jnp.result_type(float)))
 
         self._stack()
         disable = None if self.progress is None else not self.progress
@@ -178,17 +177,16 @@ class MultiSeedTrainer:
                    disable=disable, leave=False)
         try:
             if test is not None and carrier.epoch == 0 and not carrier.history.initial:
-                for t, rec in zip(self.trainers, self._evaluate(x_test, y_test)):
+                for t, rec in zip(self.trainers, self._evaluate(test_batch)):
                     t.history.initial = rec
             for _ in range(epochs):
                 t0 = time.perf_counter()
                 epoch = carrier.epoch
-                batches = [t._batches(train, epoch)[:2] for t in self.trainers]
-                xs = jnp.stack([b[0] for b in batches])
-                ys = jnp.stack([b[1] for b in batches])
+                batches = jax.tree.map(lambda *a: jnp.stack(a),
+                                       *[t._batches(train, epoch)[0] for t in self.trainers])
                 before = [s.value for s in carrier._train_states]
                 self._hidden(self.batch_size)
-                loss, mets, finite = self._epoch_fn(xs, ys)
+                loss, mets, finite = self._epoch_fn(batches)
                 loss, finite = np.asarray(loss), np.asarray(finite)
                 if not finite.all():
                     k = int(np.argmin(finite.all(axis=1)))
@@ -201,7 +199,7 @@ class MultiSeedTrainer:
                         f"stopped; every copy keeps its weights from before epoch {epoch + 1}.",
                         epoch=epoch + 1, step=step, history=self.trainers[k].history,
                     )
-                tests = self._evaluate(x_test, y_test) if test is not None else [{}] * len(self.seeds)
+                tests = self._evaluate(test_batch) if test is not None else [{}] * len(self.seeds)
                 elapsed = (time.perf_counter() - t0) / len(self.seeds)
                 for k, t in enumerate(self.trainers):
                     record = {"epoch": epoch + 1, "train_loss": float(loss[k].mean())}

@@ -3,7 +3,7 @@
 import braintools
 import jax.numpy as jnp
 
-__all__ = ["cross_entropy", "accuracy"]
+__all__ = ["cross_entropy", "masked_cross_entropy", "accuracy"]
 
 
 def cross_entropy(logits, labels):
@@ -20,8 +20,25 @@ def cross_entropy(logits, labels):
     return jnp.mean(braintools.metric.softmax_cross_entropy_with_integer_labels(logits, labels))
 
 
-def accuracy(logits, labels):
-    """Fraction of rows whose largest logit is at the label.
+def masked_cross_entropy(logits, labels, mask):
+    """Softmax cross-entropy averaged over the steps where ``mask`` is 1.
+
+    For per-step targets: ``(T, B, C)`` logits, ``(T, B)`` integer labels and a
+    ``(T, B)`` mask of 0/1 (or weights).
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp, braintask
+    >>> logits = jnp.zeros((3, 2, 4))
+    >>> round(float(braintask.masked_cross_entropy(logits, jnp.zeros((3, 2), int), jnp.ones((3, 2)))), 4)
+    1.3863
+    """
+    ce = braintools.metric.softmax_cross_entropy_with_integer_labels(logits, labels)
+    return jnp.sum(ce * mask) / jnp.maximum(jnp.sum(mask), 1.0)
+
+
+def accuracy(logits, labels, mask=None):
+    """Fraction of rows whose largest logit is at the label (over ``mask`` if given).
 
     Examples
     --------
@@ -29,4 +46,7 @@ def accuracy(logits, labels):
     >>> float(braintask.accuracy(jnp.array([[2., 0.], [0., 1.]]), jnp.array([0, 0])))
     0.5
     """
-    return jnp.mean(jnp.argmax(logits, axis=-1) == labels)
+    hits = jnp.argmax(logits, axis=-1) == labels
+    if mask is None:
+        return jnp.mean(hits)
+    return jnp.sum(hits * mask) / jnp.maximum(jnp.sum(mask), 1.0)

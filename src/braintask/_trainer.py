@@ -18,7 +18,7 @@ from ._checkpoint import read_checkpoint, write_checkpoint
 from ._dataset import TaskDataset, as_dataset
 from ._errors import CheckpointError, TrainingDiverged
 from ._history import History
-from ._losses import accuracy, cross_entropy
+from ._losses import accuracy, cross_entropy, masked_cross_entropy
 from ._states import HiddenBatcher
 
 __all__ = ["Trainer"]
@@ -48,7 +48,10 @@ class Trainer:
     """Train a sequence classifier on a task dataset, one compiled loop per epoch.
 
     The model is any brainstate module that maps a time-major ``(T, B, F)``
-    sequence to ``(B, C)`` logits, such as ``brainmass.HORNSeqNetwork``. The
+    sequence to ``(B, C)`` logits, such as ``brainmass.HORNSeqNetwork``; for
+    tasks with a label at every step (``(N, T)`` targets, e.g. from
+    :func:`braintask.from_cogtask`), it maps ``(T, B, F)`` to ``(T, B, C)``,
+    and loss and accuracy are averaged over the steps the dataset's mask keeps. The
     Trainer gives its hidden states the batch shape before every forward pass
     (so no state carries over between minibatches, and models whose
     ``init_state`` ignores the batch size work), transposes the batch-major
@@ -76,9 +79,13 @@ class Trainer:
     loss : callable, optional
         ``loss(logits, labels) -> scalar``. Default :func:`braintask.cross_entropy`
         (softmax cross-entropy on integer labels, from ``braintools.metric``).
+        With per-step targets it is called as ``loss(logits, labels, mask)``;
+        the default is then :func:`braintask.masked_cross_entropy`.
     metrics : dict, optional
-        Extra ``metric(logits, labels) -> scalar`` to track; accuracy (``acc``)
-        is always tracked.
+        Extra ``metric(logits, labels) -> scalar`` to track (``metric(logits,
+        labels, mask)`` for per-step targets); accuracy (``acc``) is always
+        tracked, and ``decision_acc`` (accuracy over the decision period) for
+        per-step targets.
     mode : str
         ``"fused"`` or ``"step"``: one compiled loop per epoch (default), or one compiled call per minibatch.
     drop_last : bool
@@ -150,7 +157,9 @@ class Trainer:
         self.mode = mode
         self.drop_last = bool(drop_last)
         self.progress = progress
+        self._default_loss = loss is None
         self.loss = cross_entropy if loss is None else loss
+        self._per_step: bool | None = None  # set by the first dataset seen
         self.metrics = {"acc": accuracy, **metrics}
         self.devices = None
 
@@ -171,7 +180,7 @@ class Trainer:
                             if not isinstance(s, brainstate.ParamState)]
         for s in self._train_states:
             s.value = _strict_dtype(s.value)
-        self._shard_batch = self._shard_labels = None
+        self._shardings = None
         if devices is not None:
             self._use_devices(devices)
 
@@ -200,24 +209,33 @@ class Trainer:
                 f"use a multiple of {len(devices)}."
             )
         mesh = Mesh(np.array(devices), ("batch",))
-        # stacked minibatches are (n_batches, T, B, F) and (n_batches, B): split B
-        self._shard_batch = NamedSharding(mesh, P(None, None, "batch", None))
-        self._shard_labels = NamedSharding(mesh, P(None, "batch"))
+        # Stacked minibatches: x is (n_batches, T, B, F), per-step labels and masks
+        # (n_batches, T, B), labels (n_batches, B). Split the B axis.
+        self._shardings = {
+            4: NamedSharding(mesh, P(None, None, "batch", None)),
+            3: NamedSharding(mesh, P(None, None, "batch")),
+            2: NamedSharding(mesh, P(None, "batch")),
+        }
         replicated = NamedSharding(mesh, P())
         for s in self._train_states:
             s.value = jax.device_put(s.value, replicated)
         self.devices = devices
 
     # ------------------------------------------------------------------ compiled parts
-    def _loss_and_metrics(self, x, y):
+    def _loss_and_metrics(self, batch):
+        x, y = batch["x"], batch["y"]
         self._hidden.reset(x.shape[1])  # fresh, batched hidden states for every minibatch
         logits = self.model(x)
-        return self.loss(logits, y), {k: f(logits, y) for k, f in self.metrics.items()}
+        if "mask" not in batch:
+            return self.loss(logits, y), {k: f(logits, y) for k, f in self.metrics.items()}
+        mask = batch["mask"]
+        mets = {k: f(logits, y, mask) for k, f in self.metrics.items()}
+        mets["decision_acc"] = accuracy(logits, y, batch["decision"])
+        return self.loss(logits, y, mask), mets
 
     def _train_step(self, ok, batch):
-        x, y = batch
         grads, loss, mets = brainstate.transform.grad(
-            lambda: self._loss_and_metrics(x, y), self._params, has_aux=True, return_value=True
+            lambda: self._loss_and_metrics(batch), self._params, has_aux=True, return_value=True
         )()
         finite = jnp.isfinite(loss)
         for g in jax.tree.leaves(grads):
@@ -231,18 +249,18 @@ class Trainer:
             s.value = jax.tree.map(lambda new, o: jnp.where(ok, new, o), s.value, old)
         return ok, (loss, mets, finite)
 
-    def _epoch_impl(self, xs, ys):
+    def _epoch_impl(self, batches):
         self.compilations["train_epoch"] += 1
-        _, out = brainstate.transform.scan(self._train_step, jnp.asarray(True), (xs, ys))
+        _, out = brainstate.transform.scan(self._train_step, jnp.asarray(True), batches)
         return out
 
-    def _step_impl(self, ok, x, y):
+    def _step_impl(self, ok, batch):
         self.compilations["train_step"] += 1
-        return self._train_step(ok, (x, y))
+        return self._train_step(ok, batch)
 
-    def _eval_impl(self, x, y):
+    def _eval_impl(self, batch):
         self.compilations["evaluate"] += 1
-        return self._loss_and_metrics(x, y)
+        return self._loss_and_metrics(batch)
 
     # ------------------------------------------------------------------ checks
     def _probe(self, data: TaskDataset, name: str) -> int:
@@ -272,15 +290,28 @@ class Trainer:
         finally:
             self._hidden.reset(x.shape[1])
         shape = tuple(getattr(out, "shape", ()))
-        if len(shape) != 2 or shape[0] != x.shape[1]:
+        want = (x.shape[0], x.shape[1]) if data.per_step else (x.shape[1],)
+        if len(shape) != len(want) + 1 or shape[:-1] != want:
+            kind = ("(T, B, C) logits, one per step, for per-step targets" if data.per_step
+                    else "(B, C) logits for one label per trial")
             raise ValueError(
-                f"the model must map (T, B, F) inputs to (B, C) logits; for B={x.shape[1]} it "
-                f"returned shape {shape}."
+                f"the model must map (T, B, F) inputs to {kind}; for T={x.shape[0]}, "
+                f"B={x.shape[1]} it returned shape {shape}."
             )
-        return int(shape[1])
+        return int(shape[-1])
 
     def _check_data(self, data, name: str) -> TaskDataset:
         data = as_dataset(data, name)
+        if self._per_step is None:
+            self._per_step = data.per_step
+            if self._per_step:
+                self.loss = masked_cross_entropy if self._default_loss else self.loss
+                self.metrics["acc"] = accuracy
+        elif data.per_step != self._per_step:
+            raise ValueError(
+                f"{name} has {'per-step' if data.per_step else 'per-trial'} targets, but this "
+                f"trainer was first used with {'per-step' if self._per_step else 'per-trial'} targets."
+            )
         if self.n_classes is None:
             self.n_classes = self._probe(data, name)
         bad = (data.targets < 0) | (data.targets >= self.n_classes)
@@ -294,31 +325,32 @@ class Trainer:
 
     # ------------------------------------------------------------------ training
     def _batches(self, train: TaskDataset, epoch: int):
-        """This epoch's shuffled minibatches, stacked time-major: (nb, T, B, F), (nb, B)."""
+        """This epoch's shuffled minibatches, time-major and stacked: x (nb, T, B, F), ..."""
         perm = np.random.default_rng([self.seed, epoch]).permutation(train.n_samples)
         nb, b = train.n_samples // self.batch_size, self.batch_size
-        x = np.asarray(train.inputs, dtype=jnp.result_type(float))
-        y = np.asarray(train.targets, dtype=np.int32)
-        full = perm[: nb * b]
-        xs = x[full].reshape(nb, b, train.seq_len, train.n_features).transpose(0, 2, 1, 3)
-        ys = y[full].reshape(nb, b)
+        dtype = jnp.result_type(float)
+        stacked = jax.tree.map(lambda *a: np.stack(a), *[
+            train.batch(perm[i * b:(i + 1) * b], dtype) for i in range(nb)])
         rest = perm[nb * b:]
         tail = None
         if len(rest) and not self.drop_last:
-            tail = (x[rest].transpose(1, 0, 2), y[rest])
-        if self._shard_batch is not None:
-            return jax.device_put(xs, self._shard_batch), jax.device_put(ys, self._shard_labels), tail
-        return jnp.asarray(xs), jnp.asarray(ys), tail
+            tail = jax.tree.map(jnp.asarray, train.batch(rest, dtype))
+        if self._shardings is not None:
+            stacked = {k: jax.device_put(v, self._shardings[v.ndim]) for k, v in stacked.items()}
+        else:
+            stacked = jax.tree.map(jnp.asarray, stacked)
+        return stacked, tail
 
-    def _run_epoch(self, xs, ys, tail):
+    def _run_epoch(self, batches, tail):
+        n_full = batches["x"].shape[0]
         if self.mode == "fused":
             self._hidden.reset(self.batch_size)
-            loss, mets, finite = self._epoch_fn(xs, ys)
+            loss, mets, finite = self._epoch_fn(batches)
         else:
             outs, ok = [], jnp.asarray(True)
-            for i in range(xs.shape[0]):
+            for i in range(n_full):
                 self._hidden.reset(self.batch_size)
-                ok, out = self._step_fn(ok, xs[i], ys[i])
+                ok, out = self._step_fn(ok, jax.tree.map(lambda a: a[i], batches))
                 outs.append(out)
                 if not bool(out[2]):
                     break
@@ -327,12 +359,13 @@ class Trainer:
         mets = {k: np.asarray(v) for k, v in mets.items()}
         weights = np.full(len(loss), float(self.batch_size))
         if tail is not None and finite.all():
-            self._hidden.reset(len(tail[1]))
-            _, (tl, tm, tf) = self._step_fn(jnp.asarray(True), jnp.asarray(tail[0]), jnp.asarray(tail[1]))
+            size = tail["x"].shape[1]
+            self._hidden.reset(size)
+            _, (tl, tm, tf) = self._step_fn(jnp.asarray(True), tail)
             loss, finite = np.append(loss, tl), np.append(finite, tf)
             mets = {k: np.append(v, tm[k]) for k, v in mets.items()}
-            weights = np.append(weights, len(tail[1]))
-        n_steps = xs.shape[0] + (tail is not None)
+            weights = np.append(weights, size)
+        n_steps = n_full + (tail is not None)
         return loss, mets, finite, weights, n_steps
 
     def evaluate(self, data) -> dict:
@@ -341,12 +374,13 @@ class Trainer:
         Returns
         -------
         dict
-            ``{"loss": float, "acc": float, ...}``.
+            ``{"loss": float, "acc": float, ...}`` (and ``decision_acc`` for
+            per-step targets).
         """
         data = self._check_data(data, "data")
-        x = jnp.asarray(data.time_major(), dtype=float)
         self._hidden.reset(data.n_samples)
-        loss, mets = self._eval_fn(x, jnp.asarray(data.targets, dtype=jnp.int32))
+        batch = jax.tree.map(jnp.asarray, data.batch(dtype=jnp.result_type(float)))
+        loss, mets = self._eval_fn(batch)
         return {"loss": float(loss), **{k: float(v) for k, v in mets.items()}}
 
     def predict(self, inputs) -> np.ndarray:
@@ -423,9 +457,10 @@ class Trainer:
                 f"batch_size={self.batch_size} is larger than the training set "
                 f"({train.n_samples} trials); use batch_size <= {train.n_samples}."
             )
-        names = ["train_loss"] + [f"train_{k}" for k in self.metrics]
+        metric_names = list(self.metrics) + (["decision_acc"] if self._per_step else [])
+        names = ["train_loss"] + [f"train_{k}" for k in metric_names]
         if test is not None:
-            names += ["test_loss"] + [f"test_{k}" for k in self.metrics]
+            names += ["test_loss"] + [f"test_{k}" for k in metric_names]
         stop_at = dict(stop_at or {})
         for key in stop_at:
             if key not in names:
@@ -458,8 +493,8 @@ class Trainer:
         try:
             for _ in range(epochs):
                 t0 = time.perf_counter()
-                xs, ys, tail = self._batches(train, self.epoch)
-                loss, mets, finite, weights, n_steps = self._run_epoch(xs, ys, tail)
+                batches, tail = self._batches(train, self.epoch)
+                loss, mets, finite, weights, n_steps = self._run_epoch(batches, tail)
                 if not finite.all():
                     step = int(np.argmin(finite)) + 1
                     raise TrainingDiverged(
