@@ -39,7 +39,7 @@ class MultiSeedTrainer:
         ``build_model() -> brainstate.nn.Module``, mapping ``(T, B, F)`` to ``(B, C)``.
     build_optimizer : callable
         ``build_optimizer() -> braintools.optim.Optimizer``, a fresh optimizer per call.
-    seeds : sequence of int
+    seeds : list of int
         One seed per copy; distinct, >= 0.
     batch_size, loss, metrics, drop_last
         As for :class:`Trainer` (``drop_last`` must stay True).

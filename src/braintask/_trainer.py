@@ -96,7 +96,7 @@ class Trainer:
     progress : bool or None
         Show a tqdm bar over epochs. None (default) shows it only when the
         output is a terminal.
-    devices : "all" or sequence of jax.Device, optional
+    devices : str or list, optional
         Train data-parallel over these devices: each minibatch is split along
         its batch axis over a ``jax.sharding.Mesh`` (``NamedSharding``), the
         weights and optimizer state are replicated, and XLA inserts the
