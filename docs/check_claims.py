@@ -6,18 +6,23 @@ Each tutorial lists its claims in its front matter::
       - key: final_test_acc            # a name passed to myst_nb.glue
         min: 0.98                      # and/or max:
         meaning: held-out accuracy after the last epoch
+        seeds_key: final_test_acc_seeds  # optional: the same measure glued as a list,
+        min_seed_rate: 0.75              # one value per seed; optional: fraction that must hold
 
 This script reads the executed notebooks (``*.ipynb``, whose metadata keep the
 front matter) and the ``*.glue.json`` files beside them in the build folder
 (``docs/_build/jupyter_execute``), prints a table of claim, bound and measured
 value, and exits with status 1 if a claim fails, a declared key was never glued,
-or no tutorial was found. Standard library only.
+or no tutorial was found. With ``seeds_key``, the table also says how many
+seeds satisfy the bound, and ``min_seed_rate`` makes that rate part of the
+claim. Standard library only.
 
 Usage: ``python docs/check_claims.py docs/_build/jupyter_execute``
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import math
 import sys
@@ -33,6 +38,7 @@ class Result:
     measured: float | None
     status: str  # "pass", "FAIL" or "MISSING"
     meaning: str
+    seeds: str = ""  # "k/n" seeds within the bound, when the claim has a seeds_key
 
 
 def _bound_text(claim: dict) -> str:
@@ -52,6 +58,20 @@ def _glued_number(entry):
         return None
 
 
+def _glued_numbers(entry):
+    """The list of floats a glue entry holds, or None."""
+    data = entry.get("data", entry) if isinstance(entry, dict) else {}
+    try:
+        values = ast.literal_eval(data.get("text/plain", ""))
+        return [float(v) for v in values]
+    except (ValueError, TypeError, SyntaxError):
+        return None
+
+
+def _holds(value, lo, hi) -> bool:
+    return not math.isnan(value) and (lo is None or value >= lo) and (hi is None or value <= hi)
+
+
 def check_notebook(ipynb: Path, root: Path) -> list[Result]:
     """Evaluate one executed notebook's claims; [] if it declares none."""
     meta = json.loads(ipynb.read_text(encoding="utf8")).get("metadata", {})
@@ -66,14 +86,21 @@ def check_notebook(ipynb: Path, root: Path) -> list[Result]:
         if not key or (lo is None and hi is None):
             raise ValueError(f"{page}: a claim needs a key and a min and/or max bound, got {claim}.")
         value = _glued_number(glued[key]) if key in glued else None
-        if value is None:
-            status = "MISSING"
-        elif math.isnan(value):
-            status = "FAIL"
-        else:
-            ok = (lo is None or value >= lo) and (hi is None or value <= hi)
-            status = "pass" if ok else "FAIL"
-        results.append(Result(page, key, _bound_text(claim), value, status, claim.get("meaning", "")))
+        status = "MISSING" if value is None else "pass" if _holds(value, lo, hi) else "FAIL"
+        seeds = ""
+        if claim.get("seeds_key"):
+            values = _glued_numbers(glued.get(claim["seeds_key"], {}))
+            if not values:
+                status, seeds = "MISSING", "never glued"
+            else:
+                n_ok = sum(_holds(v, lo, hi) for v in values)
+                seeds = f"{n_ok}/{len(values)}"
+                if n_ok < claim.get("min_seed_rate", 0) * len(values) and status == "pass":
+                    status = "FAIL"
+                if "min_seed_rate" in claim:
+                    seeds += f" (need {claim['min_seed_rate']:.0%})"
+        results.append(Result(page, key, _bound_text(claim), value, status,
+                              claim.get("meaning", ""), seeds))
     return results
 
 
@@ -86,11 +113,11 @@ def check_folder(root: Path) -> list[Result]:
 
 
 def format_table(results: list[Result]) -> str:
-    rows = [("page", "claim", "bound", "measured", "status")]
+    rows = [("page", "claim", "bound", "measured", "seeds holding", "status")]
     for r in results:
         measured = "never glued" if r.measured is None else f"{r.measured:.6g}"
-        rows.append((r.page, r.key, r.bound, measured, r.status))
-    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+        rows.append((r.page, r.key, r.bound, measured, r.seeds or "-", r.status))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
@@ -110,7 +137,10 @@ def main(argv: list[str]) -> int:
     if bad:
         print(f"\n{len(bad)} of {len(results)} claims do not hold:", file=sys.stderr)
         for r in bad:
-            what = "was never glued" if r.status == "MISSING" else f"measured {r.measured:.6g}, bound {r.bound}"
+            if r.status == "MISSING":
+                what = "was never glued" if r.measured is None else "has no per-seed values glued"
+            else:
+                what = f"measured {r.measured:.6g}, bound {r.bound}, seeds holding {r.seeds or '-'}"
             print(f"  {r.page}: {r.key} {what} ({r.meaning})", file=sys.stderr)
         return 1
     print(f"\nall {len(results)} claims hold")

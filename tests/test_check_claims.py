@@ -20,7 +20,7 @@ def test_all_claims_holding_pass(capsys):
     assert check_claims.main([str(FIXTURES / "holding")]) == 0
     out = capsys.readouterr().out
     assert "all 3 claims hold" in out
-    assert re.search(r"initial_test_acc\s+in \[0\.33, 0\.67\]\s+0\.546875\s+pass", out)
+    assert re.search(r"initial_test_acc\s+in \[0\.33, 0\.67\]\s+0\.546875\s+-\s+pass", out)
 
 
 def test_a_broken_claim_fails_with_a_table(capsys):
@@ -30,7 +30,7 @@ def test_a_broken_claim_fails_with_a_table(capsys):
     assert results["initial_test_acc"].status == "pass"
     assert check_claims.main([str(FIXTURES / "failing")]) == 1
     captured = capsys.readouterr()
-    assert re.search(r"final_test_acc\s+>= 0\.98\s+0\.90625\s+FAIL", captured.out)
+    assert re.search(r"final_test_acc\s+>= 0\.98\s+0\.90625\s+-\s+FAIL", captured.out)
     assert "1 of 3 claims do not hold" in captured.err
     assert "measured 0.90625, bound >= 0.98" in captured.err
 
@@ -61,3 +61,20 @@ def test_nan_never_passes(tmp_path):
     (tmp_path / "n.ipynb").write_text('{"metadata": {"claims": [{"key": "x", "max": 1}]}, "cells": []}')
     (tmp_path / "n.glue.json").write_text('{"x": {"data": {"text/plain": "nan"}}}')
     assert check_claims.check_folder(tmp_path)[0].status == "FAIL"
+
+
+def test_per_seed_rates_are_counted_and_can_be_required(capsys):
+    results = {r.key: r for r in check_claims.check_folder(FIXTURES / "seeds")}
+    assert results["final_test_acc"].seeds == "3/4"  # reported, not required
+    assert results["final_test_acc"].status == "pass"
+    assert results["first_perfect_epoch"].seeds == "3/4 (need 75%)"
+    assert results["first_perfect_epoch"].status == "pass"
+    assert check_claims.main([str(FIXTURES / "seeds")]) == 0
+    assert re.search(r"final_test_acc\s+>= 0\.98\s+1\s+3/4\s+pass", capsys.readouterr().out)
+
+    low = check_claims.check_folder(FIXTURES / "seeds_low")[0]
+    assert (low.seeds, low.status) == ("2/4 (need 75%)", "FAIL")
+    missing = check_claims.check_folder(FIXTURES / "seeds_missing")[0]
+    assert missing.status == "MISSING"
+    assert check_claims.main([str(FIXTURES / "seeds_missing")]) == 1
+    assert "has no per-seed values glued" in capsys.readouterr().err

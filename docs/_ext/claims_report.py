@@ -32,11 +32,11 @@ def _executed_folder(app) -> Path:
 
 
 def _table(results) -> nodes.table:
-    headers = ["page", "claim", "meaning", "bound", "measured", "status"]
+    headers = ["page", "claim", "meaning", "bound", "measured", "seeds holding", "status"]
     table = nodes.table(classes=["claims"])
     group = nodes.tgroup(cols=len(headers))
     table += group
-    group.extend(nodes.colspec(colwidth=w) for w in (14, 16, 40, 10, 10, 8))
+    group.extend(nodes.colspec(colwidth=w) for w in (14, 16, 36, 10, 9, 9, 7))
     head, body = nodes.thead(), nodes.tbody()
     group += head
     group += body
@@ -54,7 +54,7 @@ def _table(results) -> nodes.table:
     head += row(headers)
     for r in results:
         measured = "never glued" if r.measured is None else f"{r.measured:.4g}"
-        body += row([r.page, r.key, r.meaning, r.bound, measured, r.status], r.status)
+        body += row([r.page, r.key, r.meaning, r.bound, measured, r.seeds or "-", r.status], r.status)
     return table
 
 
