@@ -6,6 +6,7 @@ The whole public API:
   :func:`as_dataset`
 - training: :class:`Trainer`, :class:`MultiSeedTrainer`, :class:`History`
 - loss and metric: :func:`cross_entropy`, :func:`masked_cross_entropy`, :func:`accuracy`
+- models: :class:`RecurrentClassifier`, :func:`count_parameters`
 - hidden states: :func:`batch_hidden_states`
 - errors: :class:`TrainingDiverged`, :class:`CheckpointError`
 """
@@ -16,6 +17,7 @@ from ._ensemble import MultiSeedTrainer
 from ._errors import CheckpointError, TrainingDiverged
 from ._history import History
 from ._losses import accuracy, cross_entropy, masked_cross_entropy
+from ._models import RecurrentClassifier, count_parameters
 from ._states import batch_hidden_states
 from ._trainer import Trainer
 
@@ -32,6 +34,8 @@ __all__ = [
     "cross_entropy",
     "masked_cross_entropy",
     "accuracy",
+    "RecurrentClassifier",
+    "count_parameters",
     "batch_hidden_states",
     "TrainingDiverged",
     "CheckpointError",
