@@ -116,3 +116,13 @@ def test_per_step_errors():
         trainer.fit(per_trial, epochs=1)
     with pytest.raises(ValueError, match="boolean"):
         braintask.TaskDataset(data.inputs, data.targets, 3, mask=data.mask.astype(int))
+
+
+def test_predict_is_batch_major_per_step():
+    data = braintask.from_cogtask(small_dms(), 20)
+    trainer = trainer_for(make_model(data))
+    trainer.fit(data, epochs=1)
+    logits = trainer.predict(data.inputs[:5])
+    assert logits.shape == (5, data.seq_len, data.n_classes)
+    alone = trainer.predict(data.inputs[3:4])
+    np.testing.assert_allclose(logits[3:4], alone, rtol=1e-5, atol=1e-6)

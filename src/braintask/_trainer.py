@@ -384,14 +384,19 @@ class Trainer:
         return {"loss": float(loss), **{k: float(v) for k, v in mets.items()}}
 
     def predict(self, inputs) -> np.ndarray:
-        """Logits ``(N, C)`` of the current model for batch-major ``(N, T, F)`` inputs."""
+        """Logits of the current model for batch-major ``(N, T, F)`` inputs.
+
+        Returns ``(N, C)``, or ``(N, T, C)`` for a model with a readout at every
+        step (batch-major, like the inputs).
+        """
         inputs = np.asarray(inputs)
         if inputs.ndim != 3:
             raise ValueError(f"inputs must be batch-major (N, T, F), got shape {inputs.shape}.")
         self._hidden.reset(inputs.shape[0])
         logits = brainstate.transform.jit(lambda x: self.model(x))(
             jnp.asarray(inputs.transpose(1, 0, 2), dtype=float))
-        return np.asarray(logits)
+        logits = np.asarray(logits)
+        return logits.swapaxes(0, 1) if logits.ndim == 3 else logits
 
     def fit(
         self,
