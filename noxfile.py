@@ -1,5 +1,6 @@
 """Sessions: `nox -s tests` (the test suite), `nox -s docs` (build and check the site),
-`nox -s claims` (execute the tutorials and check their claims, no HTML)."""
+`nox -s claims` (execute the tutorials and check their claims, no HTML), and, not run by
+default, `nox -s bench` (benchmarks/compare_loops.py; e.g. `nox -s bench -- --quick`)."""
 
 import shutil
 import sys
@@ -54,3 +55,13 @@ def claims(session):
     """Execute the tutorials with the dummy builder and check their claims (no HTML)."""
     install(session, "docs")
     sphinx(session, "dummy", BUILD / "dummy")
+
+
+@nox.session(python=PYTHON, default=False)
+def bench(session):
+    """Time the training loops against each other (benchmarks/compare_loops.py); not a default session.
+
+    Arguments after `--` go to the script, e.g. `nox -s bench -- --quick --workload case`.
+    """
+    install(session, "test")
+    session.run("python", "benchmarks/compare_loops.py", *session.posargs, env={"MPLBACKEND": "Agg"})
