@@ -11,6 +11,9 @@ import brainmass
 import braintask
 
 
+brainstate.environ.set(dt=1.0 * u.ms)  # for module-scoped fixtures too
+
+
 @pytest.fixture(autouse=True)
 def dt_one_ms():
     """HORN reads dt from brainstate.environ; the case study uses 1 ms."""

@@ -433,9 +433,12 @@ class Trainer:
         restore_best : bool
             With ``patience``, put back the weights of the best epoch at the end.
         checkpoint : str or path, optional
-            Save a checkpoint there after every epoch (see :meth:`save`).
+            Save a checkpoint there after every epoch (see :meth:`save`), before
+            the callbacks run.
         callbacks : list
-            ``callback(trainer, record)`` after every epoch.
+            ``callback(trainer, record)`` after every epoch; an exception raised
+            by one stops training, and :meth:`load` of the last checkpoint then
+            resumes exactly where it stopped.
 
         Returns
         -------
@@ -528,10 +531,10 @@ class Trainer:
                             best_weights = [jax.tree.map(jnp.copy, s.value) for s in self._param_states()]
                     else:
                         waited += 1
+                if checkpoint is not None:  # before callbacks: a failing callback loses nothing
+                    self.save(checkpoint)
                 for cb in callbacks:
                     cb(self, record)
-                if checkpoint is not None:
-                    self.save(checkpoint)
                 if stop_at and all(
                     record[k] <= v if "loss" in k else record[k] >= v for k, v in stop_at.items()
                 ):
