@@ -1,5 +1,6 @@
 """The copy-paste promise: each tutorial's code cells, pasted in order into a
-fresh Python, run without error."""
+fresh Python, run without error. Slow (each tutorial trains its models), so
+marked `tutorials` and run by `nox -s claims` rather than `nox -s tests`."""
 
 import os
 import re
@@ -28,6 +29,7 @@ def test_every_tutorial_has_code():
     assert TUTORIALS and all(code_cells(p) for p in TUTORIALS)
 
 
+@pytest.mark.tutorials
 @pytest.mark.parametrize("tutorial", TUTORIALS, ids=lambda p: p.stem)
 def test_tutorial_runs_as_a_script(tutorial, tmp_path):
     script = tmp_path / f"{tutorial.stem}.py"
