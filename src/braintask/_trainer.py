@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import numbers
 import sys
 import time
@@ -350,7 +349,7 @@ class Trainer:
             outs, ok = [], jnp.asarray(True)
             for i in range(n_full):
                 self._hidden.reset(self.batch_size)
-                ok, out = self._step_fn(ok, jax.tree.map(lambda a: a[i], batches))
+                ok, out = self._step_fn(ok, {k: v[i] for k, v in batches.items()})
                 outs.append(out)
                 if not bool(out[2]):
                     break
