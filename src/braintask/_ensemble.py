@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numbers
 import sys
 import time
 from typing import Callable, Mapping, Sequence
