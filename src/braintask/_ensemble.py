@@ -106,8 +106,9 @@ class MultiSeedTrainer:
         carrier = self.trainers[0]
         self._states = carrier._train_states + carrier._hidden.states
         axes = {0: self._states}
+        # the data and the held-out set are shared; each copy has its own shuffle
         self._epoch_fn = brainstate.transform.jit(brainstate.transform.vmap2(
-            carrier._epoch_impl, in_axes=(0,), state_in_axes=axes, state_out_axes=axes))
+            carrier._epoch_impl, in_axes=(None, 0, None), state_in_axes=axes, state_out_axes=axes))
         self._eval_fn = brainstate.transform.jit(brainstate.transform.vmap2(
             carrier._eval_impl, in_axes=(None,), state_in_axes=axes, state_out_axes=axes))
 
@@ -165,8 +166,8 @@ class MultiSeedTrainer:
         for t in self.trainers:
             t.n_classes = carrier.n_classes
             t.history.chance = 1.0 / carrier.n_classes
-        if test is not None:
-            test_batch = jax.tree.map(jnp.asarray, test.batch(dtype=jnp.result_type(float)))
+        train_data = carrier._on_device(train)
+        test_data = None if test is None else carrier._on_device(test)
 
         self._stack()
         disable = None if self.progress is None else not self.progress
@@ -176,16 +177,15 @@ class MultiSeedTrainer:
                    disable=disable, leave=False)
         try:
             if test is not None and carrier.epoch == 0 and not carrier.history.initial:
-                for t, rec in zip(self.trainers, self._evaluate(test_batch)):
+                for t, rec in zip(self.trainers, self._evaluate(test_data)):
                     t.history.initial = rec
+            self._hidden(self.batch_size)  # the compiled epoch keeps this shape
             for _ in range(epochs):
                 t0 = time.perf_counter()
                 epoch = carrier.epoch
-                batches = jax.tree.map(lambda *a: jnp.stack(a),
-                                       *[t._batches(train, epoch)[0] for t in self.trainers])
+                orders = jnp.asarray(np.stack([t._order(train.n_samples, epoch)[0] for t in self.trainers]))
                 before = [s.value for s in carrier._train_states]
-                self._hidden(self.batch_size)
-                loss, mets, finite = self._epoch_fn(batches)
+                (loss, mets, finite), test_out = self._epoch_fn(train_data, orders, test_data)
                 loss, finite = np.asarray(loss), np.asarray(finite)
                 if not finite.all():
                     k = int(np.argmin(finite.all(axis=1)))
@@ -198,7 +198,10 @@ class MultiSeedTrainer:
                         f"stopped; every copy keeps its weights from before epoch {epoch + 1}.",
                         epoch=epoch + 1, step=step, history=self.trainers[k].history,
                     )
-                tests = self._evaluate(test_batch) if test is not None else [{}] * len(self.seeds)
+                tests = [{}] * len(self.seeds) if test_out is None else [
+                    {"test_loss": float(test_out[0][k]),
+                     **{f"test_{m}": float(v[k]) for m, v in test_out[1].items()}}
+                    for k in range(len(self.seeds))]
                 elapsed = (time.perf_counter() - t0) / len(self.seeds)
                 for k, t in enumerate(self.trainers):
                     record = {"epoch": epoch + 1, "train_loss": float(loss[k].mean())}

@@ -179,7 +179,7 @@ class Trainer:
                             if not isinstance(s, brainstate.ParamState)]
         for s in self._train_states:
             s.value = _strict_dtype(s.value)
-        self._shardings = None
+        self._mesh = self._replicated = None
         if devices is not None:
             self._use_devices(devices)
 
@@ -207,17 +207,10 @@ class Trainer:
                 f"batch_size={self.batch_size} does not split evenly over {len(devices)} devices; "
                 f"use a multiple of {len(devices)}."
             )
-        mesh = Mesh(np.array(devices), ("batch",))
-        # Stacked minibatches: x is (n_batches, T, B, F), per-step labels and masks
-        # (n_batches, T, B), labels (n_batches, B). Split the B axis.
-        self._shardings = {
-            4: NamedSharding(mesh, P(None, None, "batch", None)),
-            3: NamedSharding(mesh, P(None, None, "batch")),
-            2: NamedSharding(mesh, P(None, "batch")),
-        }
-        replicated = NamedSharding(mesh, P())
+        self._mesh = Mesh(np.array(devices), ("batch",))
+        self._replicated = NamedSharding(self._mesh, P())
         for s in self._train_states:
-            s.value = jax.device_put(s.value, replicated)
+            s.value = jax.device_put(s.value, self._replicated)
         self.devices = devices
 
     # ------------------------------------------------------------------ compiled parts
@@ -248,10 +241,38 @@ class Trainer:
             s.value = jax.tree.map(lambda new, o: jnp.where(ok, new, o), s.value, old)
         return ok, (loss, mets, finite)
 
-    def _epoch_impl(self, batches):
+    def _take(self, data, index):
+        """Trials ``index`` ((B,) or (n_batches, B)) of time-major data, minibatch-major."""
+        def take(a):
+            if a.ndim == 1:  # per-trial labels (N,)
+                return a[index]
+            out = jnp.take(a, index, axis=1)  # trials are axis 1 of time-major arrays
+            return jnp.moveaxis(out, 1, 0) if index.ndim == 2 else out
+
+        batch = {k: take(v) for k, v in data.items()}
+        if self._mesh is not None:
+            batch = {k: jax.lax.with_sharding_constraint(v, self._batch_sharding(k, v.ndim))
+                     for k, v in batch.items()}
+        return batch
+
+    def _batch_sharding(self, key, ndim):
+        """Split the minibatch axis over the devices: x is (..., T, B, F), labels and
+        masks (..., B) or (..., T, B)."""
+        from jax.sharding import NamedSharding, PartitionSpec as P
+
+        axis = ndim - 2 if key == "x" else ndim - 1
+        return NamedSharding(self._mesh, P(*("batch" if i == axis else None for i in range(ndim))))
+
+    def _epoch_impl(self, data, order, test):
+        """One epoch in one program: gather the minibatches of ``order`` (n_batches, B)
+        from the training data on the device, train on each, then evaluate ``test``."""
         self.compilations["train_epoch"] += 1
+        batches = self._take(data, order)
         _, out = brainstate.transform.scan(self._train_step, jnp.asarray(True), batches)
-        return out
+        test_out = None if test is None else self._loss_and_metrics(test)
+        # Leave the states at the training batch shape, so every call sees the same shapes.
+        self._hidden.reset(order.shape[1])
+        return out, test_out
 
     def _step_impl(self, ok, batch):
         self.compilations["train_step"] += 1
@@ -323,33 +344,31 @@ class Trainer:
         return data
 
     # ------------------------------------------------------------------ training
-    def _batches(self, train: TaskDataset, epoch: int):
-        """This epoch's shuffled minibatches, time-major and stacked: x (nb, T, B, F), ..."""
-        perm = np.random.default_rng([self.seed, epoch]).permutation(train.n_samples)
-        nb, b = train.n_samples // self.batch_size, self.batch_size
-        dtype = jnp.result_type(float)
-        stacked = jax.tree.map(lambda *a: np.stack(a), *[
-            train.batch(perm[i * b:(i + 1) * b], dtype) for i in range(nb)])
-        rest = perm[nb * b:]
-        tail = None
-        if len(rest) and not self.drop_last:
-            tail = jax.tree.map(jnp.asarray, train.batch(rest, dtype))
-        if self._shardings is not None:
-            stacked = {k: jax.device_put(v, self._shardings[v.ndim]) for k, v in stacked.items()}
-        else:
-            stacked = jax.tree.map(jnp.asarray, stacked)
-        return stacked, tail
+    def _on_device(self, data: TaskDataset) -> dict:
+        """The whole dataset as a time-major batch dict on the device(s), moved once per fit."""
+        batch = jax.tree.map(jnp.asarray, data.batch(dtype=jnp.result_type(float)))
+        return batch if self._replicated is None else jax.device_put(batch, self._replicated)
 
-    def _run_epoch(self, batches, tail):
-        n_full = batches["x"].shape[0]
+    def _order(self, n: int, epoch: int):
+        """This epoch's shuffle: full minibatches (n_batches, B) and the trials left over."""
+        perm = np.random.default_rng([self.seed, epoch]).permutation(n).astype(np.int32)
+        nb, b = n // self.batch_size, self.batch_size
+        return perm[: nb * b].reshape(nb, b), perm[nb * b:]
+
+    def _run_epoch(self, data, order, rest, test):
+        """Train one epoch; return per-step loss, metrics, finiteness, weights, steps and test metrics."""
+        tail = len(rest) > 0 and not self.drop_last
+        n_full = order.shape[0]
+        test_out = None
         if self.mode == "fused":
-            self._hidden.reset(self.batch_size)
-            loss, mets, finite = self._epoch_fn(batches)
+            # the held-out set is evaluated inside the same program, unless a tail step follows
+            (loss, mets, finite), test_out = self._epoch_fn(data, jnp.asarray(order),
+                                                           None if tail else test)
         else:
             outs, ok = [], jnp.asarray(True)
+            self._hidden.reset(self.batch_size)
             for i in range(n_full):
-                self._hidden.reset(self.batch_size)
-                ok, out = self._step_fn(ok, {k: v[i] for k, v in batches.items()})
+                ok, out = self._step_fn(ok, self._take(data, jnp.asarray(order[i])))
                 outs.append(out)
                 if not bool(out[2]):
                     break
@@ -357,15 +376,21 @@ class Trainer:
         loss, finite = np.asarray(loss), np.asarray(finite)
         mets = {k: np.asarray(v) for k, v in mets.items()}
         weights = np.full(len(loss), float(self.batch_size))
-        if tail is not None and finite.all():
-            size = tail["x"].shape[1]
-            self._hidden.reset(size)
-            _, (tl, tm, tf) = self._step_fn(jnp.asarray(True), tail)
+        if tail and finite.all():
+            self._hidden.reset(len(rest))
+            _, (tl, tm, tf) = self._step_fn(jnp.asarray(True), self._take(data, jnp.asarray(rest)))
             loss, finite = np.append(loss, tl), np.append(finite, tf)
             mets = {k: np.append(v, tm[k]) for k, v in mets.items()}
-            weights = np.append(weights, size)
-        n_steps = n_full + (tail is not None)
-        return loss, mets, finite, weights, n_steps
+            weights = np.append(weights, len(rest))
+        if test is not None and test_out is None and finite.all():
+            test_out = self._evaluate_on_device(test)
+        return loss, mets, finite, weights, n_full + tail, test_out
+
+    def _evaluate_on_device(self, batch):
+        self._hidden.reset(batch["x"].shape[1])
+        out = self._eval_fn(batch)
+        self._hidden.reset(self.batch_size)  # the shape the training programs expect
+        return out
 
     def evaluate(self, data) -> dict:
         """Loss and metrics of the current model on a dataset, in one pass.
@@ -377,9 +402,7 @@ class Trainer:
             per-step targets).
         """
         data = self._check_data(data, "data")
-        self._hidden.reset(data.n_samples)
-        batch = jax.tree.map(jnp.asarray, data.batch(dtype=jnp.result_type(float)))
-        loss, mets = self._eval_fn(batch)
+        loss, mets = self._evaluate_on_device(self._on_device(data))
         return {"loss": float(loss), **{k: float(v) for k, v in mets.items()}}
 
     def predict(self, inputs) -> np.ndarray:
@@ -482,11 +505,15 @@ class Trainer:
             raise TypeError("callbacks must be callables callback(trainer, record).")
 
         self.history.chance = 1.0 / self.n_classes
+        train_data = self._on_device(train)
+        test_data = None if test is None else self._on_device(test)
         if self.epoch == 0 and not self.history.initial:
             brainstate.random.seed(self.seed)
             if test is not None:
-                init = self.evaluate(test)
-                self.history.initial = {f"test_{k}": v for k, v in init.items()}
+                loss, mets = self._evaluate_on_device(test_data)
+                self.history.initial = {"test_loss": float(loss),
+                                        **{f"test_{k}": float(v) for k, v in mets.items()}}
+        self._hidden.reset(self.batch_size)
 
         better = (lambda a, b: a < b) if "loss" in monitor else (lambda a, b: a > b)
         best_value, best_weights, waited = None, None, 0
@@ -500,8 +527,9 @@ class Trainer:
         try:
             for _ in range(epochs):
                 t0 = time.perf_counter()
-                batches, tail = self._batches(train, self.epoch)
-                loss, mets, finite, weights, n_steps = self._run_epoch(batches, tail)
+                order, rest = self._order(train.n_samples, self.epoch)
+                loss, mets, finite, weights, n_steps, test_out = self._run_epoch(
+                    train_data, order, rest, test_data)
                 if not finite.all():
                     step = int(np.argmin(finite)) + 1
                     raise TrainingDiverged(
@@ -514,8 +542,9 @@ class Trainer:
                 record = {"epoch": self.epoch + 1,
                           "train_loss": float(np.average(loss, weights=weights))}
                 record.update({f"train_{k}": float(np.average(v, weights=weights)) for k, v in mets.items()})
-                if test is not None:
-                    record.update({f"test_{k}": v for k, v in self.evaluate(test).items()})
+                if test_out is not None:
+                    record["test_loss"] = float(test_out[0])
+                    record.update({f"test_{k}": float(v) for k, v in test_out[1].items()})
                 record["time"] = time.perf_counter() - t0
                 self.epoch += 1
                 self.history.records.append(record)
