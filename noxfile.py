@@ -43,7 +43,8 @@ def tests(session):
 def sphinx(session, builder, out):
     # Start from no executed notebooks, so the checker can only read this run's outputs.
     shutil.rmtree(BUILD / "jupyter_execute", ignore_errors=True)
-    env = {"MPLBACKEND": "Agg", **JAX_CACHE}
+    # No MPLBACKEND here: the notebook kernels must use their inline backend to show figures.
+    env = dict(JAX_CACHE)
     session.run(
         "sphinx-build", "-E", "-W", "-n", "--keep-going", "-b", builder,
         "-d", str(BUILD / "doctrees"), "docs", str(out), *session.posargs, env=env,
@@ -78,3 +79,19 @@ def bench(session):
     """
     install(session, "test")
     session.run("python", "benchmarks/compare_loops.py", *session.posargs, env={"MPLBACKEND": "Agg"})
+
+
+@nox.session(python=PYTHON, default=False)
+def site(session):
+    """Build the HTML site as `docs` does, then check it in headless Chromium
+    (docs/site_check.py: every page, copy buttons, images, claims, downloads); not a
+    default session. Needs Chromium at /usr/bin/chromium: `apt-get install -y chromium`.
+    """
+    chromium = Path("/usr/bin/chromium")
+    if not chromium.is_file():
+        session.error(f"{chromium} not found: the site check drives the system Chromium. "
+                      "Install it first: `apt-get install -y chromium` (Debian/Ubuntu).")
+    install(session, "docs")
+    session.install("playwright")  # the check's only extra; it uses the system Chromium
+    sphinx(session, "html", BUILD / "html")
+    session.run("python", "docs/site_check.py", "docs/_build/html", "--chromium", str(chromium))

@@ -36,12 +36,14 @@ html_static_path = ["_static"]
 html_css_files = ["custom.css"]
 exclude_patterns = ["_build", "**.ipynb_checkpoints", "README.md"]
 
-# Copy buttons on code only: input cells and code blocks have a class starting with
-# "highlight-"; cell outputs start with "output" and get none. Prompts are stripped.
-copybutton_selector = "div[class^='highlight-'] > div.highlight pre"
+# Copy buttons on code only: input cells, code blocks and docstring examples carry a
+# "highlight-<language>" class; cell outputs carry "output" too and get none. The
+# selector goes into a single-quoted JavaScript string: use double quotes inside.
+copybutton_selector = 'div[class*="highlight-"]:not(.output) > div.highlight pre'
+# Prompts are stripped; in an example with prompts, output lines are left out.
 copybutton_prompt_text = r">>> |\.\.\. |\$ "
 copybutton_prompt_is_regexp = True
-copybutton_only_copy_prompt_lines = False
+copybutton_only_copy_prompt_lines = True
 
 autodoc_typehints = "none"
 autodoc_member_order = "bysource"

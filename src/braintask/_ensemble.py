@@ -10,7 +10,7 @@ import brainstate
 import jax
 import jax.numpy as jnp
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from ._errors import TrainingDiverged
 from ._history import History

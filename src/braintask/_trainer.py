@@ -11,7 +11,7 @@ import brainstate
 import jax
 import jax.numpy as jnp
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from ._checkpoint import read_checkpoint, write_checkpoint
 from ._dataset import TaskDataset, as_dataset
