@@ -130,13 +130,13 @@ class MultiSeedTrainer:
                 state.value = jax.tree.map(lambda v: v[k], value)
         self.trainers[0]._hidden.reset(self.batch_size)
 
-    def _hidden(self, batch: int):
+    def _set_hidden(self, batch: int):
         hidden = self.trainers[0]._hidden
         for state, init in zip(hidden.states, hidden.initial):
             state.value = jnp.broadcast_to(init, (len(self.seeds), batch) + init.shape)
 
     def _evaluate(self, batch) -> list[dict]:
-        self._hidden(batch["x"].shape[1])
+        self._set_hidden(batch["x"].shape[1])
         loss, mets = self._eval_fn(batch)
         return [{"test_loss": float(loss[k]), **{f"test_{m}": float(v[k]) for m, v in mets.items()}}
                 for k in range(len(self.seeds))]
@@ -179,7 +179,7 @@ class MultiSeedTrainer:
             if test is not None and carrier.epoch == 0 and not carrier.history.initial:
                 for t, rec in zip(self.trainers, self._evaluate(test_data)):
                     t.history.initial = rec
-            self._hidden(self.batch_size)  # the compiled epoch keeps this shape
+            self._set_hidden(self.batch_size)  # the compiled epoch keeps this shape
             for _ in range(epochs):
                 t0 = time.perf_counter()
                 epoch = carrier.epoch
