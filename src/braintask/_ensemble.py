@@ -14,7 +14,8 @@ from tqdm import tqdm
 
 from ._errors import TrainingDiverged
 from ._history import History
-from ._trainer import Trainer, _check_int
+from ._dataset import _check_int
+from ._trainer import Trainer
 
 __all__ = ["MultiSeedTrainer"]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numbers
 import sys
 import time
 from typing import Callable, Mapping
@@ -14,7 +13,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ._checkpoint import read_checkpoint, write_checkpoint
-from ._dataset import TaskDataset, as_dataset
+from ._dataset import TaskDataset, _check_int, as_dataset
 from ._errors import CheckpointError, TrainingDiverged
 from ._history import History
 from ._losses import accuracy, cross_entropy, masked_cross_entropy
@@ -23,14 +22,6 @@ from ._states import HiddenBatcher
 __all__ = ["Trainer"]
 
 _MODES = ("fused", "step")
-
-
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer >= {minimum}, got {value!r} of type {type(value).__name__}.")
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}.")
-    return int(value)
 
 
 def _path_key(path) -> str:
