@@ -182,6 +182,8 @@ class Trainer:
         self._epoch_fn = brainstate.transform.jit(self._epoch_impl)
         self._step_fn = brainstate.transform.jit(self._step_impl)
         self._eval_fn = brainstate.transform.jit(self._eval_impl)
+        # compiled once per input shape, not once per predict() call
+        self._forward_fn = brainstate.transform.jit(lambda x: self.model(x))
 
     def _use_devices(self, devices):
         from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
@@ -406,9 +408,8 @@ class Trainer:
         if inputs.ndim != 3:
             raise ValueError(f"inputs must be batch-major (N, T, F), got shape {inputs.shape}.")
         self._hidden.reset(inputs.shape[0])
-        logits = brainstate.transform.jit(lambda x: self.model(x))(
-            jnp.asarray(inputs.transpose(1, 0, 2), dtype=float))
-        logits = np.asarray(logits)
+        logits = np.asarray(self._forward_fn(jnp.asarray(inputs.transpose(1, 0, 2), dtype=float)))
+        self._hidden.reset(self.batch_size)  # the shape the training programs expect
         return logits.swapaxes(0, 1) if logits.ndim == 3 else logits
 
     def fit(
