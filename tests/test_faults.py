@@ -29,7 +29,7 @@ def weights(trainer):
 
 
 def optimizer_leaves(trainer):
-    return [np.asarray(a) for s in trainer._opt_states for a in jax.tree.leaves(s.value)]
+    return [np.asarray(a) for s in trainer.engine.opt_states for a in jax.tree.leaves(s.value)]
 
 
 @pytest.fixture(scope="module")

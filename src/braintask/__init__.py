@@ -5,12 +5,18 @@ The whole public API:
 - datasets: :func:`delayed_match_task`, :func:`from_cogtask`, :class:`TaskDataset`,
   :func:`as_dataset`
 - training: :class:`Trainer`, :class:`MultiSeedTrainer`, :class:`History`
+- callbacks: :class:`Callback`, :class:`EarlyStopping`, :class:`StopAt`,
+  :class:`Checkpoint`, :class:`LearningRateScheduler`, :class:`CSVLogger`,
+  :class:`JSONLinesLogger`; :func:`default_mode` (which direction is better)
 - loss and metric: :func:`cross_entropy`, :func:`masked_cross_entropy`, :func:`accuracy`
 - models: :class:`RecurrentClassifier`, :func:`count_parameters`
 - hidden states: :func:`batch_hidden_states`
 - errors: :class:`TrainingDiverged`, :class:`CheckpointError`
 """
 
+from ._callbacks import (Callback, Checkpoint, CSVLogger, EarlyStopping, JSONLinesLogger,
+                         LearningRateScheduler, StopAt)
+from ._checks import default_mode
 from ._cogtask import from_cogtask
 from ._dataset import TaskDataset, as_dataset, delayed_match_task
 from ._ensemble import MultiSeedTrainer
@@ -31,6 +37,14 @@ __all__ = [
     "Trainer",
     "MultiSeedTrainer",
     "History",
+    "Callback",
+    "EarlyStopping",
+    "StopAt",
+    "Checkpoint",
+    "LearningRateScheduler",
+    "CSVLogger",
+    "JSONLinesLogger",
+    "default_mode",
     "cross_entropy",
     "masked_cross_entropy",
     "accuracy",

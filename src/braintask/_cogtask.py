@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._dataset import TaskDataset, _check_int
+from ._checks import check_int
+from ._dataset import TaskDataset
 
 __all__ = ["from_cogtask"]
 
@@ -57,9 +58,9 @@ def from_cogtask(task, n_samples: int, *, start_index: int = 0, fixation_label: 
         raise TypeError(
             f"task must be a braintools.cogtask task (with batch_sample), got {type(task).__name__}."
         )
-    n_samples = _check_int("n_samples", n_samples, 1)
-    start_index = _check_int("start_index", start_index, 0)
-    fixation_label = _check_int("fixation_label", fixation_label, 0)
+    n_samples = check_int("n_samples", n_samples, 1)
+    start_index = check_int("start_index", start_index, 0)
+    fixation_label = check_int("fixation_label", fixation_label, 0)
     if getattr(task, "output_mode", "categorical") != "categorical":
         raise ValueError(
             f"{type(task).__name__} has output_mode={task.output_mode!r}; from_cogtask needs "

@@ -8,20 +8,9 @@ from typing import Iterator
 
 import numpy as np
 
+from ._checks import check_int
+
 __all__ = ["TaskDataset", "delayed_match_task", "as_dataset"]
-
-
-def _check_int(name: str, value, minimum: int) -> int:
-    """Return ``value`` as a Python int, or raise naming the argument."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(
-            f"{name} must be an integer >= {minimum}, got {value!r} "
-            f"of type {type(value).__name__}."
-        )
-    value = int(value)
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}.")
-    return value
 
 
 @dataclass(frozen=True)
@@ -313,12 +302,12 @@ def delayed_match_task(
     >>> data.seq_len
     22
     """
-    n_samples = _check_int("n_samples", n_samples, 1)
-    n_symbols = _check_int("n_symbols", n_symbols, 2)
-    seed = _check_int("seed", seed, 0)
+    n_samples = check_int("n_samples", n_samples, 1)
+    n_symbols = check_int("n_symbols", n_symbols, 2)
+    seed = check_int("seed", seed, 0)
     if delay is not None:
-        delay = _check_int("delay", delay, 0)
-        if seq_len is not None and _check_int("seq_len", seq_len, 2) != delay + 2:
+        delay = check_int("delay", delay, 0)
+        if seq_len is not None and check_int("seq_len", seq_len, 2) != delay + 2:
             raise ValueError(
                 f"seq_len={seq_len} contradicts delay={delay}: a trial has seq_len = delay + 2 "
                 f"steps (cue, delay, probe). Give one of them, or seq_len={delay + 2}."
@@ -326,7 +315,7 @@ def delayed_match_task(
         seq_len = delay + 2
     elif seq_len is None:
         seq_len = 10
-    seq_len = _check_int("seq_len", seq_len, 2)
+    seq_len = check_int("seq_len", seq_len, 2)
     if isinstance(noise, bool) or not isinstance(noise, numbers.Real):
         raise TypeError(f"noise must be a real number >= 0 (a standard deviation), got {noise!r}.")
     noise = float(noise)

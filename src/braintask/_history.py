@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from ._checks import resolve_mode
+
 __all__ = ["History"]
 
 
@@ -86,12 +88,30 @@ class History:
                 return r["epoch"]
         return None
 
-    def best(self, metric: str = "test_loss") -> dict:
-        """The record with the lowest loss (or highest other metric)."""
+    def best(self, metric: str = "test_loss", mode: str | None = None) -> dict:
+        """The best record by ``metric``: lowest if ``mode="min"``, highest if ``"max"``.
+
+        ``mode=None`` guesses from the name (:func:`braintask.default_mode`:
+        losses and errors are minimised, other metrics maximised).
+        """
         if not self.records:
             raise ValueError("History is empty: no epoch has been trained.")
-        lower = "loss" in metric
-        return (min if lower else max)(self.records, key=lambda r: r[metric])
+        self.column(metric)  # a clear error for an unknown name
+        pick = min if resolve_mode(metric, mode) == "min" else max
+        return pick(self.records, key=lambda r: r[metric])
+
+    def to_state(self) -> dict:
+        """Everything needed to rebuild this History, as JSON-compatible plain values."""
+        return {"records": self.to_records(), "initial": dict(self.initial),
+                "chance": self.chance, "stop_reason": self.stop_reason,
+                "best_epoch": self.best_epoch}
+
+    @classmethod
+    def from_state(cls, state: dict) -> "History":
+        """The History that :meth:`to_state` described."""
+        return cls(records=[dict(r) for r in state.get("records", [])],
+                   initial=dict(state.get("initial", {})), chance=state.get("chance"),
+                   stop_reason=state.get("stop_reason", ""), best_epoch=state.get("best_epoch"))
 
     def __eq__(self, other):
         if not isinstance(other, History):

@@ -1,0 +1,303 @@
+"""Callbacks: small objects that act at the start of a fit, after each epoch, and at its end.
+
+A callback sees the trainer (a :class:`braintask.Trainer`, or one copy of a
+:class:`braintask.MultiSeedTrainer`) and the epoch's record. It may set
+``trainer.stop_training = True`` to end the fit after this epoch. Built in:
+:class:`EarlyStopping`, :class:`StopAt`, :class:`Checkpoint`,
+:class:`LearningRateScheduler` (added automatically), :class:`CSVLogger` and
+:class:`JSONLinesLogger`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from typing import Mapping
+
+from ._checks import check_choice, check_int, is_better, resolve_mode
+
+__all__ = ["Callback", "EarlyStopping", "StopAt", "Checkpoint", "LearningRateScheduler",
+           "CSVLogger", "JSONLinesLogger", "FunctionCallback", "as_callbacks"]
+
+
+class Callback:
+    """Base class: override any of the three hooks.
+
+    Examples
+    --------
+    >>> import braintask
+    >>> class PrintLoss(braintask.Callback):
+    ...     def on_epoch_end(self, trainer, record):
+    ...         print(f"epoch {record['epoch']}: loss {record['train_loss']:.3f}")
+    """
+
+    def on_fit_start(self, trainer) -> None:
+        """Before the first epoch of :meth:`fit` (``trainer.metric_names`` is set)."""
+
+    def on_epoch_end(self, trainer, record: dict) -> None:
+        """After each epoch, once ``record`` is in ``trainer.history``."""
+
+    def on_fit_end(self, trainer) -> None:
+        """After the last epoch of :meth:`fit` (not after an exception)."""
+
+
+def _check_monitor(trainer, monitor: str | None) -> str:
+    names = trainer.metric_names
+    if monitor is None:
+        return "test_loss" if "test_loss" in names else "train_loss"
+    if monitor not in names:
+        raise ValueError(f"monitor={monitor!r} is not a recorded metric; choose from {names}.")
+    return monitor
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved for ``patience`` epochs.
+
+    Parameters
+    ----------
+    monitor : str, optional
+        A recorded metric; default ``"test_loss"`` (``"train_loss"`` without a
+        held-out set). Stop on a validation split carved from the training data
+        (``train.split(...)``), not on the test set you report.
+    mode : {"min", "max"}, optional
+        Whether lower or higher is better; default from the name
+        (:func:`braintask.default_mode`).
+    patience : int
+        Epochs without improvement before stopping, >= 1.
+    min_delta : float
+        An improvement must beat the best value by more than this.
+    restore_best : bool
+        At the end of the fit, put back the weights of the best epoch.
+
+    Examples
+    --------
+    >>> import braintask
+    >>> stop = braintask.EarlyStopping("test_acc", mode="max", patience=3)
+    """
+
+    def __init__(self, monitor: str | None = None, *, mode: str | None = None,
+                 patience: int = 5, min_delta: float = 0.0, restore_best: bool = True):
+        self.monitor = monitor
+        self.mode = None if mode is None else check_choice("mode", mode, ("min", "max"))
+        self.patience = check_int("patience", patience, 1)
+        if not isinstance(min_delta, (int, float)) or isinstance(min_delta, bool) or min_delta < 0:
+            raise ValueError(f"min_delta must be a number >= 0, got {min_delta!r}.")
+        self.min_delta = float(min_delta)
+        self.restore_best = bool(restore_best)
+
+    def on_fit_start(self, trainer):
+        self._monitor = _check_monitor(trainer, self.monitor)
+        self._mode = resolve_mode(self._monitor, self.mode)
+        self.best, self.wait, self.best_weights = None, 0, None
+        history = trainer.history
+        if history.best_epoch is not None and history.records:  # resumed: go on counting
+            self.best = history.records[history.best_epoch - 1].get(self._monitor)
+            self.wait = history.records[-1]["epoch"] - history.best_epoch
+
+    def on_epoch_end(self, trainer, record):
+        value = record[self._monitor]
+        if is_better(value, self.best, self._mode, self.min_delta):
+            self.best, self.wait = value, 0
+            trainer.history.best_epoch = record["epoch"]
+            if self.restore_best:
+                self.best_weights = trainer.get_weights()
+            return
+        self.wait += 1
+        if self.wait >= self.patience:
+            trainer.stop_training = True
+            trainer.history.stop_reason = (
+                f"{self._monitor} did not improve for {self.patience} epochs "
+                f"(best at epoch {trainer.history.best_epoch})")
+
+    def on_fit_end(self, trainer):
+        if self.restore_best and self.best_weights is not None:
+            trainer.set_weights(self.best_weights)
+
+
+class StopAt(Callback):
+    """Stop once every listed metric reaches its target, e.g. ``StopAt({"test_acc": 1.0})``.
+
+    ``mode`` (one string, or a dict per metric) says whether each must fall to
+    (``"min"``) or rise to (``"max"``) its target; default from the names.
+    """
+
+    def __init__(self, targets: Mapping[str, float], mode: str | Mapping[str, str] | None = None):
+        if not isinstance(targets, Mapping) or not targets:
+            raise TypeError(f"targets must be a non-empty dict metric -> value, got {targets!r}.")
+        self.targets = {str(k): float(v) for k, v in targets.items()}
+        modes = mode if isinstance(mode, Mapping) else {k: mode for k in self.targets}
+        self.modes = {k: resolve_mode(k, modes.get(k)) for k in self.targets}
+
+    def on_fit_start(self, trainer):
+        for key in self.targets:
+            if key not in trainer.metric_names:
+                raise ValueError(f"stop_at key {key!r} is not a recorded metric; "
+                                 f"choose from {trainer.metric_names}.")
+
+    def on_epoch_end(self, trainer, record):
+        if all(record[k] <= v if self.modes[k] == "min" else record[k] >= v
+               for k, v in self.targets.items()):
+            trainer.stop_training = True
+            trainer.history.stop_reason = f"reached {self.targets} at epoch {record['epoch']}"
+
+
+class Checkpoint(Callback):
+    """Save a checkpoint (weights, optimizer, schedule, RNG, History) during the fit.
+
+    Parameters
+    ----------
+    path : str or path
+        The file, rewritten atomically (a crash mid-save keeps the previous one).
+    every : int
+        With ``keep="last"``, save every ``every`` epochs.
+    keep : {"last", "best"}
+        The latest state, or the state of the best epoch by ``monitor``.
+    monitor, mode
+        For ``keep="best"``, as in :class:`EarlyStopping`.
+    """
+
+    def __init__(self, path, *, every: int = 1, keep: str = "last",
+                 monitor: str | None = None, mode: str | None = None):
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"path must be a str or path, got {type(path).__name__}.")
+        self.path = path
+        self.every = check_int("every", every, 1)
+        self.keep = check_choice("keep", keep, ("last", "best"))
+        self.monitor, self.mode = monitor, mode
+
+    def on_fit_start(self, trainer):
+        if self.keep == "best":
+            self._monitor = _check_monitor(trainer, self.monitor)
+            self._mode = resolve_mode(self._monitor, self.mode)
+            self.best = None
+
+    def on_epoch_end(self, trainer, record):
+        if self.keep == "last":
+            if record["epoch"] % self.every == 0:
+                trainer.save(self.path)
+        elif is_better(record[self._monitor], self.best, self._mode):
+            self.best = record[self._monitor]
+            trainer.save(self.path)
+
+
+class LearningRateScheduler(Callback):
+    """Step the optimizer's braintools scheduler once per epoch.
+
+    Added by :meth:`Trainer.fit` automatically; pass one yourself to choose
+    the metric that ``ReduceLROnPlateau`` watches (default ``test_loss``, or
+    ``train_loss`` without a held-out set). Each record's ``lr`` is the rate
+    used during that epoch.
+    """
+
+    def __init__(self, monitor: str | None = None):
+        self.monitor = monitor
+
+    def on_fit_start(self, trainer):
+        self._monitor = _check_monitor(trainer, self.monitor)
+
+    def on_epoch_end(self, trainer, record):
+        trainer.step_schedule(record[self._monitor])
+
+
+class _FileLogger(Callback):
+    """Appends one line per epoch and syncs it, so a killed run keeps its log; at
+    the start of a fit the file is rewritten from the History, so after a resume
+    the log holds exactly the epochs the History holds."""
+
+    def __init__(self, path):
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"path must be a str or path, got {type(path).__name__}.")
+        self.path = os.fspath(path)
+
+    def _format(self, records) -> str:
+        raise NotImplementedError
+
+    def _append(self, text: str):
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+
+    def on_fit_start(self, trainer):
+        self._columns = None
+        tmp = self.path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(self._format(trainer.history.records))
+        os.replace(tmp, self.path)
+
+    def on_epoch_end(self, trainer, record):
+        self._append(self._format([record], header=not os.path.getsize(self.path)))
+
+
+class CSVLogger(_FileLogger):
+    """Write every epoch's record as a row of a CSV file (header: the record's keys).
+
+    Examples
+    --------
+    >>> import braintask
+    >>> log = braintask.CSVLogger("training_log.csv")
+    """
+
+    def _format(self, records, header=True) -> str:
+        if not records:
+            return ""
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(records[0]), lineterminator="\n")
+        if header:
+            writer.writeheader()
+        writer.writerows(records)
+        return buf.getvalue()
+
+    def on_epoch_end(self, trainer, record):
+        if os.path.getsize(self.path) and self._header() != list(record):
+            self.on_fit_start(trainer)  # the columns changed: rewrite from the History
+            return
+        super().on_epoch_end(trainer, record)
+
+    def _header(self):
+        with open(self.path, encoding="utf-8") as f:
+            return next(csv.reader(f), [])
+
+
+class JSONLinesLogger(_FileLogger):
+    """Write every epoch's record as one JSON object per line."""
+
+    def _format(self, records, header=True) -> str:
+        return "".join(json.dumps({k: (None if isinstance(v, float) and math.isnan(v) else v)
+                                   for k, v in r.items()}) + "\n" for r in records)
+
+
+class FunctionCallback(Callback):
+    """A plain ``fn(trainer, record)`` called after every epoch."""
+
+    def __init__(self, fn):
+        if not callable(fn):
+            raise TypeError(f"callbacks must be Callback objects or callables "
+                            f"fn(trainer, record), got {fn!r}.")
+        self.fn = fn
+
+    def on_epoch_end(self, trainer, record):
+        self.fn(trainer, record)
+
+
+def as_callbacks(callbacks, *, stop_at=None, patience=None, monitor=None, mode=None,
+                 restore_best=True, checkpoint=None, schedule=True) -> list[Callback]:
+    """The callbacks of one fit, in the order they run: the learning-rate schedule,
+    early stopping, the checkpoint (before user callbacks, so a failing callback
+    loses nothing), the user's callbacks, then ``stop_at``."""
+    if isinstance(callbacks, (Callback, str, bytes)) or callable(callbacks):
+        raise TypeError("callbacks must be a list of Callback objects or callables.")
+    user = [c if isinstance(c, Callback) else FunctionCallback(c) for c in list(callbacks)]
+    first = [c for c in user if isinstance(c, LearningRateScheduler)]
+    if schedule and not first:
+        first = [LearningRateScheduler(monitor)]
+    if patience is not None:
+        first.append(EarlyStopping(monitor, mode=mode, patience=patience,
+                                   restore_best=restore_best))
+    if checkpoint is not None:
+        first.append(Checkpoint(checkpoint))
+    last = [] if not stop_at else [StopAt(stop_at)]
+    return first + [c for c in user if not isinstance(c, LearningRateScheduler)] + last

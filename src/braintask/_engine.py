@@ -1,0 +1,414 @@
+"""The compiled programs of training, and the one rule for hidden states.
+
+:class:`Engine` is shared by :class:`braintask.Trainer` (one model) and
+:class:`braintask.MultiSeedTrainer` (many copies, the same programs under
+``vmap``). It owns
+
+- the states a training step writes (weights, optimizer moments, the learning
+  rate schedule's states), with their dtypes fixed once so nothing re-traces;
+- the programs: a guarded train step, a whole epoch as one scan (minibatches
+  gathered on the device, an optional smaller last minibatch, the held-out
+  evaluation), an evaluation pass and a forward pass;
+- the hidden-state rule: **outside a program the hidden states are at the
+  training batch shape** (with a leading copy axis when vmapped); inside, every
+  forward pass first resets them to its own batch, and every program ends by
+  putting them back. So no state leaks between minibatches, and every call of
+  a program sees the same input shapes (one compilation per program).
+"""
+
+from __future__ import annotations
+
+import brainstate
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._dataset import TaskDataset, as_dataset
+from ._losses import accuracy, cross_entropy, masked_cross_entropy
+from ._states import HiddenBatcher
+
+__all__ = ["Engine", "combine_stats", "epoch_order"]
+
+
+def _strict(value):
+    # A weak-typed leaf (a bias from Constant(0.0), a Python-float learning rate)
+    # becomes strong after its first update, which would re-trace a program once.
+    return jax.tree.map(lambda v: jnp.asarray(v, dtype=jnp.asarray(v).dtype), value)
+
+
+def _unique(states):
+    seen = {}
+    for s in states:
+        seen.setdefault(id(s), s)
+    return list(seen.values())
+
+
+def _scheduler_states(optimizer) -> list:
+    """States held by the optimizer's learning-rate scheduler (epoch counter,
+    current rate, plateau bookkeeping): not graph nodes, so listed by hand."""
+    scheduler = getattr(optimizer, "lr_scheduler", None)
+    if scheduler is None:
+        return []
+    return [v for v in vars(scheduler).values() if isinstance(v, brainstate.State)]
+
+
+def combine_stats(stats: dict, axis: int = -1) -> dict:
+    """Exact epoch values from per-minibatch ``{name: (value, weight)}`` arrays.
+
+    Each value is a mean over its minibatch's weight (trials, or kept steps for
+    masked targets), so ``sum(value * weight) / sum(weight)`` is the mean over
+    every trial (or kept step) of the epoch. NaN where the weight is zero.
+    """
+    out = {}
+    for name, (value, weight) in stats.items():
+        value, weight = np.asarray(value, float), np.asarray(weight, float)
+        total = weight.sum(axis=axis)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[name] = np.where(total > 0, (value * weight).sum(axis=axis) / total, np.nan)
+    return out
+
+
+class Engine:
+    """Compiled training programs and the hidden-state rule for one model.
+
+    Parameters
+    ----------
+    model, optimizer
+        The brainstate module and a braintools optimizer; the model's
+        ``ParamState`` weights are registered with the optimizer if they are not.
+    loss : callable or None
+        ``loss(logits, labels)``, or ``loss(logits, labels, mask)`` per step;
+        None for cross-entropy (masked for per-step targets).
+    metrics : dict
+        ``name -> metric(logits, labels[, mask])``; each a mean over its batch.
+    train_batch : int
+        The minibatch size: the hidden states' shape between programs.
+    mesh : jax.sharding.Mesh, optional
+        Data parallelism: minibatches split over the mesh's ``"batch"`` axis.
+    """
+
+    def __init__(self, model, optimizer, *, loss, metrics, train_batch: int, mesh=None):
+        self.model = model
+        self.optimizer = optimizer
+        self.default_loss = loss is None
+        self.loss = cross_entropy if loss is None else loss
+        self.per_step: bool | None = None  # set by the first dataset seen
+        self.n_classes: int | None = None
+        self.metrics = dict(metrics)
+        self.train_batch = train_batch
+        self.mesh = mesh
+        self.copies: int | None = None  # the leading copy axis, when vmapped
+        self.hidden = HiddenBatcher(model)
+        if len(optimizer.param_states) == 0:
+            params = model.states(brainstate.ParamState)
+            if not params:
+                raise ValueError("model has no brainstate.ParamState weights to train.")
+            optimizer.register_trainable_weights(params)
+        self.params = optimizer.param_states.to_pytree()
+        self.param_states = jax.tree.leaves(
+            self.params, is_leaf=lambda x: isinstance(x, brainstate.State))
+        graph = list(brainstate.graph.states(optimizer).values())
+        self.opt_states = _unique(
+            [s for s in graph if not isinstance(s, brainstate.ParamState)]
+            + _scheduler_states(optimizer))
+        #: Every state a training step reads or writes, besides the hidden states.
+        self.train_states = _unique(self.param_states + self.opt_states)
+        #: The small states a schedule step changes (scheduler states, scalar optimizer states).
+        self.schedule_states = _unique(_scheduler_states(optimizer) + [
+            s for s in graph if not isinstance(s, brainstate.ParamState)
+            and all(np.ndim(v) == 0 for v in jax.tree.leaves(s.value))])
+        self.copy_sharding = None  # set when copies are spread over devices
+        for s in self.train_states:
+            s.value = _strict(s.value)
+        if mesh is not None:
+            for s in self.train_states:
+                s.value = jax.device_put(s.value, self.replicated)
+        #: How many times each program was traced (compiled).
+        self.compilations = {"train_epoch": 0, "train_step": 0, "evaluate": 0}
+        self.reset_hidden()
+        self.compile()
+
+    # ------------------------------------------------------------------ hidden states
+    @property
+    def replicated(self):
+        from jax.sharding import NamedSharding, PartitionSpec as P
+
+        return NamedSharding(self.mesh, P())
+
+    def reset_hidden(self) -> None:
+        """Put the hidden states at the training batch shape (the rule between programs)."""
+        lead = (self.train_batch,) if self.copies is None else (self.copies, self.train_batch)
+        for state, init in zip(self.hidden.states, self.hidden.initial):
+            state.value = jax.tree.map(lambda v: jnp.broadcast_to(v, lead + v.shape), init)
+            if self.copy_sharding is not None:
+                state.value = jax.device_put(state.value, self.copy_sharding)
+
+    def forward(self, x):
+        """Inside a program: fresh hidden states at ``x``'s batch, then the model."""
+        self.hidden.reset(x.shape[1])
+        return self.model(x)
+
+    # ------------------------------------------------------------------ programs
+    def loss_and_stats(self, batch):
+        """The loss, and ``{name: (mean, weight)}`` of loss and metrics on one batch."""
+        x, y = batch["x"], batch["y"]
+        logits = self.forward(x)
+        real = jnp.result_type(float)
+        if "mask" not in batch:  # one label per trial: weight = trials
+            weight = jnp.asarray(y.shape[0], real)
+            loss = self.loss(logits, y)
+            stats = {k: (f(logits, y), weight) for k, f in self.metrics.items()}
+        else:  # a label per step: weight = kept steps (decision steps for decision_acc)
+            mask, decision = batch["mask"], batch["decision"]
+            weight = jnp.sum(mask).astype(real)
+            loss = self.loss(logits, y, mask)
+            stats = {k: (f(logits, y, mask), weight) for k, f in self.metrics.items()}
+            stats["decision_acc"] = (accuracy(logits, y, decision), jnp.sum(decision).astype(real))
+        return loss, {"loss": (loss, weight), **stats}
+
+    def train_step(self, ok, batch):
+        """One guarded update. ``ok`` false (an earlier non-finite step, or a copy
+        that has stopped) discards the update, so the weights stay as they were."""
+        grads, loss, stats = brainstate.transform.grad(
+            lambda: self.loss_and_stats(batch), self.params, has_aux=True, return_value=True
+        )()
+        finite = jnp.isfinite(loss)
+        for g in jax.tree.leaves(grads):
+            finite &= jnp.all(jnp.isfinite(g))
+        ok = ok & finite
+        before = [s.value for s in self.train_states]
+        self.optimizer.step(grads)
+        for s, old in zip(self.train_states, before):
+            s.value = jax.tree.map(lambda new, o: jnp.where(ok, new, o), s.value, old)
+        return ok, (stats, finite)
+
+    def take(self, data, index):
+        """Trials ``index`` ((B,) or (n_batches, B)) of time-major data, minibatch-major."""
+        def take(a):
+            if a.ndim == 1:  # per-trial labels (N,)
+                return a[index]
+            out = jnp.take(a, index, axis=1)  # trials are axis 1 of time-major arrays
+            return jnp.moveaxis(out, 1, 0) if index.ndim == 2 else out
+
+        batch = {k: take(v) for k, v in data.items()}
+        if self.mesh is not None:
+            batch = {k: jax.lax.with_sharding_constraint(v, self._batch_sharding(k, v.ndim))
+                     for k, v in batch.items()}
+        return batch
+
+    def _batch_sharding(self, key, ndim):
+        from jax.sharding import NamedSharding, PartitionSpec as P
+
+        # x is (..., T, B, F); labels and masks (..., B) or (..., T, B)
+        axis = ndim - 2 if key == "x" else ndim - 1
+        return NamedSharding(self.mesh, P(*("batch" if i == axis else None for i in range(ndim))))
+
+    def epoch_program(self, data, order, tail, test, active):
+        """One epoch: minibatches ``order`` (n_batches, B), then the smaller ``tail``
+        minibatch (or None), then the held-out set ``test`` (or None)."""
+        self.compilations["train_epoch"] += 1
+        ok, (stats, finite) = brainstate.transform.scan(self.train_step, active,
+                                                        self.take(data, order))
+        if tail is not None:
+            ok, (t_stats, t_finite) = self.train_step(ok, self.take(data, tail))
+            stats = jax.tree.map(lambda a, b: jnp.append(a, b[None]), stats, t_stats)
+            finite = jnp.append(finite, t_finite[None])
+        test_stats = None if test is None else self.loss_and_stats(test)[1]
+        self.hidden.reset(self.train_batch)
+        return stats, finite, test_stats
+
+    def step_program(self, ok, batch):
+        self.compilations["train_step"] += 1
+        out = self.train_step(ok, batch)
+        self.hidden.reset(self.train_batch)
+        return out
+
+    def eval_program(self, batch):
+        self.compilations["evaluate"] += 1
+        stats = self.loss_and_stats(batch)[1]
+        self.hidden.reset(self.train_batch)
+        return stats
+
+    def forward_program(self, x):
+        logits = self.forward(x)
+        self.hidden.reset(self.train_batch)
+        return logits
+
+    def compile(self, copies: int | None = None, copy_states=None) -> None:
+        """Make the jitted programs; with ``copies``, vmapped over stacked states.
+
+        ``copy_states`` are the states stacked along the copy axis (default: the
+        training and hidden states of this engine).
+        """
+        jit = brainstate.transform.jit
+        if copies is None:
+            self.copies = None
+            self.epoch_fn = jit(self.epoch_program)
+            self.step_fn = jit(self.step_program)
+            self.eval_fn = jit(self.eval_program)
+            self.forward_fn = jit(self.forward_program)
+            return
+        self.copies = copies
+        states = copy_states or (self.train_states + self.hidden.states)
+        axes = {0: states}
+
+        def vmap(fn, in_axes):
+            return jit(brainstate.transform.vmap2(
+                fn, in_axes=in_axes, state_in_axes=axes, state_out_axes=axes))
+
+        # data and held-out set shared; each copy has its own order, tail and flag
+        self.epoch_fn = vmap(self.epoch_program, (None, 0, 0, None, 0))
+        self.eval_fn = vmap(self.eval_program, (None,))
+        self.step_fn = self.forward_fn = None
+
+    # ------------------------------------------------------------------ data
+    def check_data(self, data, name: str) -> TaskDataset:
+        """``data`` as a dataset this model can train on, or a clear error."""
+        data = as_dataset(data, name)
+        if self.per_step is None:
+            self.per_step = data.per_step
+            if self.per_step and self.default_loss:
+                self.loss = masked_cross_entropy
+        elif data.per_step != self.per_step:
+            kind = lambda p: "per-step" if p else "per-trial"
+            raise ValueError(f"{name} has {kind(data.per_step)} targets, but this trainer was "
+                             f"first used with {kind(self.per_step)} targets.")
+        if self.n_classes is None:
+            self.n_classes = self._probe(data, name)
+        bad = (data.targets < 0) | (data.targets >= self.n_classes)
+        if bad.any():
+            raise ValueError(
+                f"{name} targets must lie in [0, {self.n_classes}) for a model with "
+                f"{self.n_classes} outputs; found {int(bad.sum())} outside, e.g. "
+                f"{int(data.targets[bad][0])}."
+            )
+        return data
+
+    def check_pair(self, train, test, batch_size: int):
+        """Checked ``(train, test)``; test may be None."""
+        train = self.check_data(train, "train")
+        if test is not None:
+            test = self.check_data(test, "test")
+            if test.n_features != train.n_features or test.seq_len != train.seq_len:
+                raise ValueError(
+                    f"test trials have shape (T, F) = ({test.seq_len}, {test.n_features}), "
+                    f"train trials ({train.seq_len}, {train.n_features}); they must match."
+                )
+        if batch_size > train.n_samples:
+            raise ValueError(
+                f"batch_size={batch_size} is larger than the training set "
+                f"({train.n_samples} trials); use batch_size <= {train.n_samples}."
+            )
+        return train, test
+
+    def record(self, stats: dict, test_stats: dict | None) -> dict:
+        """``train_<m>`` (exact over the epoch) and ``test_<m>`` floats, loss first."""
+        train = combine_stats(stats)
+        names = ["loss", *self.metrics] + (["decision_acc"] if self.per_step else [])
+        record = {f"train_{k}": float(train[k]) for k in names}
+        if test_stats is not None:
+            record.update({f"test_{k}": float(np.asarray(test_stats[k][0])) for k in names})
+        return record
+
+    def metric_names(self, with_test: bool) -> list[str]:
+        """The record keys a fit produces (besides ``epoch``, ``lr`` and ``time``)."""
+        base = ["loss", *self.metrics] + (["decision_acc"] if self.per_step else [])
+        return [f"train_{k}" for k in base] + ([f"test_{k}" for k in base] if with_test else [])
+
+    def _probe(self, data, name: str) -> int:
+        """Run the model on two trials (shapes only); return the number of classes."""
+        x = jnp.asarray(data.inputs[:2].transpose(1, 0, 2), dtype=float)
+        try:
+            out = brainstate.transform.eval_shape(lambda: self.forward(x))
+        except KeyError as err:
+            if "dt" in str(err):
+                raise RuntimeError(
+                    "the model needs a time step, but brainstate.environ has no dt. Set it before "
+                    "training, e.g. `brainstate.environ.set(dt=1.0 * u.ms)` with "
+                    "`import brainunit as u` (HORN reads dt in milliseconds; 1 ms is one step)."
+                ) from err
+            raise
+        except Exception as err:
+            raise ValueError(
+                f"the model failed on {name} inputs of shape (T, B, F) = {tuple(x.shape)}: "
+                f"{data.n_features} input features per time step. Check that the model's input "
+                f"size is {data.n_features}. The model raised {type(err).__name__}: {err}"
+            ) from err
+        finally:
+            self.reset_hidden()
+        shape = tuple(getattr(out, "shape", ()))
+        want = (x.shape[0], x.shape[1]) if data.per_step else (x.shape[1],)
+        if len(shape) != len(want) + 1 or shape[:-1] != want:
+            kind = ("(T, B, C) logits, one per step, for per-step targets" if data.per_step
+                    else "(B, C) logits for one label per trial")
+            raise ValueError(
+                f"the model must map (T, B, F) inputs to {kind}; for T={x.shape[0]}, "
+                f"B={x.shape[1]} it returned shape {shape}."
+            )
+        return int(shape[-1])
+
+    # ------------------------------------------------------------------ data and schedule
+    def to_device(self, data) -> dict:
+        """A dataset as a time-major batch dict on the device(s), moved once per fit."""
+        batch = jax.tree.map(jnp.asarray, data.batch(dtype=jnp.result_type(float)))
+        return batch if self.mesh is None else jax.device_put(batch, self.replicated)
+
+    @property
+    def scheduler(self):
+        return getattr(self.optimizer, "lr_scheduler", None)
+
+    def current_lr(self, copy: int = 0) -> float:
+        """The learning rate the next update uses (of copy ``copy`` when vmapped)."""
+        scheduler = self.scheduler
+        if scheduler is not None and hasattr(scheduler, "current_lrs"):
+            values = jax.tree.leaves(scheduler.current_lrs.value)
+            if values:
+                return _shortest(np.ravel(np.asarray(values[0]))[copy])
+        return _shortest(np.ravel(np.asarray(self.optimizer.current_lr))[copy])
+
+    def step_schedule(self, metric: float | None = None) -> None:
+        """Advance the learning-rate schedule by one epoch (``ReduceLROnPlateau``
+        gets ``metric``), keeping every state's dtype so no program re-traces."""
+        scheduler = self.scheduler
+        if scheduler is None:
+            return
+        before = {id(s): jax.tree.map(lambda v: jnp.asarray(v).dtype, s.value)
+                  for s in self.opt_states}
+        if _takes_metric(scheduler):
+            scheduler.step(metric)
+        else:
+            scheduler.step()
+        for s in self.opt_states:
+            dtypes = before[id(s)]
+            try:
+                s.value = jax.tree.map(lambda v, d: jnp.asarray(v, dtype=d), s.value, dtypes)
+            except ValueError:  # the schedule changed a structure: keep its new value
+                s.value = _strict(s.value)
+            if self.mesh is not None:
+                s.value = jax.device_put(s.value, self.replicated)
+
+
+def _shortest(value) -> float:
+    # 1e-2 held in float32 reads 0.009999999776; report the number the user wrote.
+    return float(str(np.asarray(value).item() if np.asarray(value).dtype == np.float64
+                     else np.float32(value)))
+
+
+def _takes_metric(scheduler) -> bool:
+    import inspect
+
+    try:
+        params = inspect.signature(scheduler.step).parameters
+    except (TypeError, ValueError):
+        return False
+    first = next(iter(params.values()), None)
+    return first is not None and first.name == "metric"
+
+
+# ---------------------------------------------------------------------- data checks
+def epoch_order(seed: int, epoch: int, n: int, batch: int):
+    """An epoch's shuffle, seeded by ``(seed, epoch)``: full minibatches
+    ``(n // batch, batch)`` and the trials left over."""
+    perm = np.random.default_rng([seed, epoch]).permutation(n).astype(np.int32)
+    nb = n // batch
+    return perm[: nb * batch].reshape(nb, batch), perm[nb * batch:]
