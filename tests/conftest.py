@@ -7,8 +7,8 @@ import brainunit as u
 import numpy as np
 import pytest
 
-import brainmass
 import braintask
+from helpers import make_horn  # noqa: F401  (tests import it from here too)
 
 
 brainstate.environ.set(dt=1.0 * u.ms)  # for module-scoped fixtures too
@@ -20,13 +20,6 @@ def dt_one_ms():
     brainstate.environ.set(dt=1.0 * u.ms)
     yield
     brainstate.environ.set(dt=1.0 * u.ms)
-
-
-def make_horn(seed=0, n_input=2, n_hidden=16, n_output=2):
-    brainstate.random.seed(seed)
-    return brainmass.HORNSeqNetwork(
-        n_input=n_input, n_hidden=n_hidden, n_output=n_output, alpha=0.2, omega=2 * np.pi / 28
-    )
 
 
 @pytest.fixture

@@ -13,23 +13,18 @@ import numpy as np
 import pytest
 
 import braintask
-from conftest import make_horn
+from helpers import make_horn, optimizer_leaves, trainer_for
 
 TRAIN, TEST = braintask.delayed_match_task(96, seq_len=6, n_symbols=2, seed=3).split(64)
 
 
 def new_trainer(seed_weights=0):
-    return braintask.Trainer(make_horn(seed=seed_weights), braintools.optim.Adam(lr=1e-2),
-                             batch_size=16, seed=0, progress=False)
+    return trainer_for(make_horn(seed=seed_weights))
 
 
 def weights(trainer):
     return [np.asarray(a) for s in trainer.model.states(brainstate.ParamState).values()
             for a in jax.tree.leaves(s.value)]
-
-
-def optimizer_leaves(trainer):
-    return [np.asarray(a) for s in trainer.engine.opt_states for a in jax.tree.leaves(s.value)]
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +60,7 @@ KILLED = textwrap.dedent("""
     import os, signal, sys
     sys.path.insert(0, {tests!r})
     import braintask, braintools, brainstate, brainunit as u
-    from conftest import make_horn
+    from helpers import make_horn, optimizer_leaves, trainer_for
     brainstate.environ.set(dt=1.0 * u.ms)
     train, test = braintask.delayed_match_task(96, seq_len=6, n_symbols=2, seed=3).split(64)
     trainer = braintask.Trainer(make_horn(seed=0), braintools.optim.Adam(lr=1e-2),

@@ -126,3 +126,32 @@ def test_predict_is_batch_major_per_step():
     assert logits.shape == (5, data.seq_len, data.n_classes)
     alone = trainer.predict(data.inputs[3:4])
     np.testing.assert_allclose(logits[3:4], alone, rtol=1e-5, atol=1e-6)
+
+
+def test_epoch_metrics_are_exact_over_trials_of_different_lengths():
+    """Each minibatch's mean is weighted by its kept steps, so the epoch value is the
+    fraction over every kept step of the epoch, not a mean of minibatch ratios."""
+    rng = np.random.default_rng(0)
+    n, T, F, C = 40, 10, 3, 3
+    inputs = rng.normal(size=(n, T, F)).astype(np.float32)
+    targets = rng.integers(0, C, size=(n, T))
+    lengths = rng.integers(2, T + 1, size=n)  # trials of different lengths
+    mask = np.arange(T)[None, :] < lengths[:, None]
+    data = braintask.TaskDataset(inputs, targets, C, mask=mask)
+    trainer = braintask.Trainer(make_model(data), braintools.optim.Adam(lr=0.0), batch_size=16,
+                                drop_last=False, seed=0, progress=False)
+    record = trainer.fit(data, epochs=1)[-1]  # lr 0: every minibatch sees the same weights
+    logits = trainer.predict(inputs)
+    hits = logits.argmax(-1) == targets
+    exact_acc = hits[mask].mean()
+    exact_loss = float(braintask.masked_cross_entropy(jnp.asarray(logits), jnp.asarray(targets),
+                                                      jnp.asarray(mask, float)))
+    assert record["train_acc"] == pytest.approx(exact_acc, abs=1e-6)
+    assert record["train_decision_acc"] == pytest.approx(exact_acc, abs=1e-6)
+    assert record["train_loss"] == pytest.approx(exact_loss, rel=1e-5)
+    # the old rule, minibatch ratios weighted by trials, gives another number here
+    order = np.random.default_rng([0, 0]).permutation(n)
+    batches = [order[i:i + 16] for i in range(0, n, 16)]
+    ratios = [hits[b][mask[b]].mean() for b in batches]
+    assert abs(np.average(ratios, weights=[len(b) for b in batches]) - exact_acc) > 1e-3
+    assert trainer.evaluate(data)["acc"] == pytest.approx(exact_acc, abs=1e-6)

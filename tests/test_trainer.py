@@ -7,23 +7,7 @@ import numpy as np
 import pytest
 
 import braintask
-from conftest import make_horn
-
-
-def trainer_for(net, **kwargs):
-    kwargs = {"batch_size": 16, "seed": 0, "progress": False, **kwargs}
-    lr = kwargs.pop("lr", 1e-2)
-    return braintask.Trainer(net, braintools.optim.Adam(lr=lr), **kwargs)
-
-
-def weights(net):
-    return {k: jax.tree.map(np.asarray, s.value) for k, s in net.states(brainstate.ParamState).items()}
-
-
-def assert_same_weights(a, b, **tol):
-    assert a.keys() == b.keys()
-    for k in a:
-        jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, **tol), a[k], b[k])
+from helpers import assert_same_weights, make_horn, trainer_for, weights
 
 
 def test_case_study_reaches_full_heldout_accuracy_from_chance():
@@ -234,64 +218,9 @@ def test_model_output_must_be_batch_by_classes(small_task):
         trainer_for(Last()).fit(train, test, epochs=1)
 
 
-def test_history_api_and_plot(small_task):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    train, test = small_task
-    history = trainer_for(make_horn()).fit(train, test, epochs=3)
-    assert history[-1] is history.records[-1]
-    assert all(type(v) in (int, float) for r in history for v in r.values())
-    as_dict = history.to_dict()
-    assert as_dict["test_acc"] == history.test_acc == history["test_acc"]
-    assert len(history.to_records()) == 3 and history.to_records()[0]["epoch"] == 1
-    with pytest.raises(AttributeError, match="val_acc"):
-        history.val_acc
-    fig = history.plot()
-    acc_axis = fig.axes[1]
-    assert any(np.allclose(line.get_ydata(), 0.5) for line in acc_axis.get_lines())
-    assert len(fig.axes[0].get_lines()) == 2  # train and held-out loss
-
-
 def test_progress_bar_only_when_asked_or_on_a_terminal(small_task, capsys):
     train, test = small_task
     trainer_for(make_horn(), progress=None).fit(train, test, epochs=2)
     assert "epochs" not in capsys.readouterr().err  # pytest's stderr is not a terminal
     trainer_for(make_horn(), progress=True).fit(train, test, epochs=2)
     assert "epochs" in capsys.readouterr().err
-
-
-def test_multi_seed_copies_match_single_runs(small_task):
-    train, test = small_task
-    seeds = [3, 0, 7]
-    ensemble = braintask.MultiSeedTrainer(
-        lambda: braintask_horn(), lambda: braintools.optim.Adam(lr=1e-2),
-        seeds=seeds, batch_size=16, progress=False)
-    histories = ensemble.fit(train, test, epochs=3)
-    assert len(histories) == 3
-    for seed, hist, member in zip(seeds, histories, ensemble.trainers):
-        net = make_horn(seed=seed)
-        single = trainer_for(net, seed=seed).fit(train, test, epochs=3)
-        assert hist.allclose(single, rtol=1e-4, atol=1e-5), seed
-        assert_same_weights(weights(member.model), weights(net), rtol=1e-4, atol=1e-5)
-    # another fit continues each copy's History
-    assert [len(h) for h in ensemble.fit(train, test, epochs=1)] == [4, 4, 4]
-    assert histories[0] != histories[1]
-
-
-def test_multi_seed_rejects_bad_seeds():
-    build = lambda: braintask_horn()
-    opt = lambda: braintools.optim.Adam(lr=1e-2)
-    with pytest.raises(ValueError, match="distinct"):
-        braintask.MultiSeedTrainer(build, opt, seeds=[1, 1], batch_size=8)
-    with pytest.raises(TypeError, match="seeds"):
-        braintask.MultiSeedTrainer(build, opt, seeds=[], batch_size=8)
-    with pytest.raises(TypeError, match="seeds"):
-        braintask.MultiSeedTrainer(build, opt, seeds=[0.5], batch_size=8)
-
-
-def braintask_horn():
-    import brainmass
-
-    return brainmass.HORNSeqNetwork(n_input=2, n_hidden=16, n_output=2, alpha=0.2,
-                                    omega=2 * np.pi / 28)

@@ -1,0 +1,181 @@
+"""Callbacks: schedules that step, early stopping with an explicit direction,
+checkpoints, loggers that survive a kill, and the hook contract."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import brainstate
+import braintools
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import braintask
+from helpers import assert_same_weights, make_horn, trainer_for, weights
+
+
+def hand_loop_with_schedule(train, seed, epochs, batch_size=16):
+    """The Trainer's recipe written out: same shuffles, fresh hidden states per
+    minibatch, Adam on a StepLR schedule stepped after every epoch."""
+    net = make_horn()
+    scheduler = braintools.optim.StepLR(base_lr=1e-2, step_size=1, gamma=0.5)
+    opt = braintools.optim.Adam(lr=scheduler)
+    params = net.states(brainstate.ParamState)
+    opt.register_trainable_weights(params)
+    brainstate.random.seed(seed)
+    losses, lrs = [], []
+    for epoch in range(epochs):
+        perm = np.random.default_rng([seed, epoch]).permutation(train.n_samples)
+        lrs.append(float(scheduler.current_lrs.value[0]))
+        batch_losses = []
+        for i in range(train.n_samples // batch_size):
+            idx = perm[i * batch_size:(i + 1) * batch_size]
+            x = jnp.asarray(train.inputs[idx].transpose(1, 0, 2), dtype=float)
+            y = jnp.asarray(train.targets[idx])
+
+            def loss_fn():
+                braintask.batch_hidden_states(net, batch_size)
+                return braintask.cross_entropy(net(x), y)
+
+            grads, loss = brainstate.transform.grad(loss_fn, params, return_value=True)()
+            opt.step(grads)
+            batch_losses.append(float(loss))
+        losses.append(float(np.mean(batch_losses)))
+        scheduler.step()
+    return losses, lrs, net
+
+
+def test_step_lr_lowers_the_rate_each_epoch_like_a_hand_loop(small_task):
+    train, test = small_task
+    schedule = braintools.optim.StepLR(base_lr=1e-2, step_size=1, gamma=0.5)
+    trainer = trainer_for(make_horn(), optimizer=braintools.optim.Adam(lr=schedule))
+    history = trainer.fit(train, test, epochs=3)
+    assert history.lr == [0.01, 0.005, 0.0025]
+    losses, lrs, net = hand_loop_with_schedule(train, seed=0, epochs=3)
+    assert lrs == pytest.approx(history.lr)
+    np.testing.assert_allclose(history.train_loss, losses, rtol=1e-5)
+    assert_same_weights(weights(trainer.model), weights(net), rtol=1e-4, atol=1e-6)
+    # the schedule would otherwise be a no-op: a constant rate gives other weights
+    constant = trainer_for(make_horn(), lr=1e-2)
+    constant.fit(train, test, epochs=3)
+    assert constant.history.lr == [0.01] * 3
+    assert not np.allclose(constant.history.train_loss[-1], history.train_loss[-1], rtol=1e-6)
+    assert trainer.compilations["train_epoch"] == 1  # stepping the rate re-traces nothing
+
+
+def test_reduce_lr_on_plateau_is_fed_the_monitored_metric(small_task):
+    train, test = small_task
+    flat = {"flat": lambda logits, labels: jnp.asarray(0.0)}  # never improves after epoch 1
+    plateau = braintools.optim.ReduceLROnPlateau(base_lr=1e-2, mode="min", factor=0.5, patience=0)
+    trainer = trainer_for(make_horn(), optimizer=braintools.optim.Adam(lr=plateau), metrics=flat)
+    history = trainer.fit(train, test, epochs=4,
+                          callbacks=[braintask.LearningRateScheduler("test_flat")])
+    assert history.lr == [0.01, 0.01, 0.005, 0.0025]
+    with pytest.raises(ValueError, match="monitor='val_loss' is not a recorded metric"):
+        trainer.fit(train, test, epochs=1, callbacks=[braintask.LearningRateScheduler("val_loss")])
+
+
+def test_early_stopping_mode_max_on_a_custom_metric(small_task):
+    train, test = small_task
+    # higher is better, but the name holds "loss": the guess would be wrong
+    neg = {"neg_loss": lambda logits, labels: -braintask.cross_entropy(logits, labels)}
+    stop = braintask.EarlyStopping("test_neg_loss", mode="max", patience=2, restore_best=False)
+    history = trainer_for(make_horn(), metrics=neg, lr=3e-2).fit(
+        train, test, epochs=12, callbacks=[stop])
+    values = history.test_neg_loss
+    assert history.best_epoch == int(np.argmax(values)) + 1
+    assert values[history.best_epoch - 1] == max(values)
+    if len(history) < 12:  # stopped: exactly `patience` epochs after the best
+        assert len(history) == history.best_epoch + 2
+        assert "did not improve for 2 epochs" in history.stop_reason
+    guessed = braintask.EarlyStopping("test_neg_loss", patience=50, restore_best=False)
+    other = trainer_for(make_horn(), metrics=neg, lr=3e-2).fit(
+        train, test, epochs=len(history), callbacks=[guessed])
+    assert other.best_epoch == int(np.argmin(other.test_neg_loss)) + 1
+
+
+def test_hooks_run_in_order_and_stop_training_ends_the_fit(small_task):
+    train, test = small_task
+    calls = []
+
+    class Spy(braintask.Callback):
+        def on_fit_start(self, trainer):
+            calls.append(("start", list(trainer.metric_names)))
+
+        def on_epoch_end(self, trainer, record):
+            calls.append(("epoch", record["epoch"]))
+            if record["epoch"] == 2:
+                trainer.stop_training = True
+
+        def on_fit_end(self, trainer):
+            calls.append(("end", trainer.epoch))
+
+    history = trainer_for(make_horn()).fit(train, test, epochs=5, callbacks=[Spy()])
+    assert len(history) == 2
+    assert calls[0] == ("start", ["train_loss", "train_acc", "test_loss", "test_acc"])
+    assert calls[1:] == [("epoch", 1), ("epoch", 2), ("end", 2)]
+    with pytest.raises(TypeError, match="Callback objects or callables"):
+        trainer_for(make_horn()).fit(train, test, epochs=1, callbacks=[42])
+
+
+def test_checkpoint_keep_best_holds_the_best_epoch(small_task, tmp_path):
+    train, test = small_task
+    path = tmp_path / "best.msgpack"
+    trainer = trainer_for(make_horn(), lr=3e-2)
+    history = trainer.fit(train, test, epochs=6, callbacks=[
+        braintask.Checkpoint(path, keep="best", monitor="test_acc")])
+    accs = history.test_acc
+    best = int(np.argmax(accs)) + 1  # the first epoch with the highest accuracy
+    restored = trainer_for(make_horn(seed=5), lr=3e-2).load(path)
+    assert restored.epoch == best and len(restored.history) == best
+    every = tmp_path / "every2.msgpack"
+    trainer_for(make_horn()).fit(train, test, epochs=5,
+                                 callbacks=[braintask.Checkpoint(every, every=2)])
+    assert trainer_for(make_horn(seed=5)).load(every).epoch == 4
+
+
+KILLED_RUN = """
+import os, signal, sys
+sys.path.insert(0, {tests!r})
+import brainstate, brainunit as u
+brainstate.environ.set(dt=1.0 * u.ms)
+import braintask
+from helpers import make_horn, trainer_for
+
+train, test = braintask.delayed_match_task(96, seq_len=6, n_symbols=2, seed=3).split(64)
+
+def kill(trainer, record):
+    if record["epoch"] == 3:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+trainer_for(make_horn()).fit(train, test, epochs=6, checkpoint={ckpt!r}, callbacks=[
+    braintask.CSVLogger({csv!r}), braintask.JSONLinesLogger({jsonl!r}), kill])
+"""
+
+
+def test_csv_and_json_logs_survive_a_kill_and_continue_after_resume(small_task, tmp_path):
+    paths = {"ckpt": str(tmp_path / "run.msgpack"), "csv": str(tmp_path / "log.csv"),
+             "jsonl": str(tmp_path / "log.jsonl"), "tests": os.path.dirname(__file__)}
+    script = tmp_path / "killed.py"
+    script.write_text(textwrap.dedent(KILLED_RUN.format(**paths)))
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    with open(paths["csv"]) as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+    lines = [json.loads(line) for line in open(paths["jsonl"])]
+    assert [r["epoch"] for r in lines] == [1, 2, 3]
+
+    train, test = small_task
+    resumed = trainer_for(make_horn(seed=9)).load(paths["ckpt"])
+    history = resumed.fit(train, test, epochs=3, callbacks=[braintask.CSVLogger(paths["csv"])])
+    with open(paths["csv"]) as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4, 5, 6]
+    for row, record in zip(rows, history):  # every value as the History holds it
+        assert {k: float(v) for k, v in row.items()} == pytest.approx(record, rel=0, abs=0)
