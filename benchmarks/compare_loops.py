@@ -709,6 +709,8 @@ def goals(results):
             add(f"case steady-state: (c) >= {need:g}x faster than ({other})", v, v is not None and v >= need)
         v = ratio(case, "c", "a", "fit_s")
         add("case end-to-end fit: (c) <= 0.5 x (a)", v, v is not None and v <= 0.5)
+        v = ratio(case, "c", "d", "one_off_s")
+        add("case one-off (compile) cost: (c) <= 1.15 x (d)", v, v is not None and v <= 1.15)
     if large:
         v = ratio(large, "c", "d", "step_ms")
         add("large steady-state: (c) within 1.5x of (d)", v, v is not None and v <= 1.5)

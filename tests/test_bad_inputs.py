@@ -129,6 +129,28 @@ CASES = [
                                                          seeds=[0, 0], batch_size=8), ValueError, "seeds"),
     ("seeds not a list", lambda: braintask.MultiSeedTrainer(horn, lambda: braintools.optim.Adam(lr=1e-2),
                                                            seeds=3, batch_size=8), TypeError, "seeds"),
+    ("learning rates negative", lambda: braintask.MultiSeedTrainer(
+        horn, lambda lr: braintools.optim.Adam(lr=lr), seeds=[0], lrs=[-1e-2], batch_size=8),
+     ValueError, "lrs must hold positive numbers"),
+    ("devices an empty list", lambda: braintask.MultiSeedTrainer(
+        lambda: horn(), lambda: braintools.optim.Adam(lr=1e-2), seeds=[0], batch_size=8,
+        devices=[]), TypeError, "devices"),
+    # --- callbacks
+    ("EarlyStopping patience zero", lambda: braintask.EarlyStopping(patience=0), ValueError, "patience"),
+    ("EarlyStopping mode unknown", lambda: braintask.EarlyStopping(mode="lower"), ValueError,
+     "mode must be one of"),
+    ("EarlyStopping min_delta negative", lambda: braintask.EarlyStopping(min_delta=-1), ValueError,
+     "min_delta"),
+    ("EarlyStopping monitor not recorded", fit(callbacks=[braintask.EarlyStopping("val_loss")]),
+     ValueError, "monitor='val_loss'"),
+    ("StopAt not a dict", lambda: braintask.StopAt(["test_acc"]), TypeError, "targets"),
+    ("StopAt mode unknown", lambda: braintask.StopAt({"test_acc": 1.0}, mode="up"), ValueError, "mode"),
+    ("Checkpoint keep unknown", lambda: braintask.Checkpoint("c.msgpack", keep="all"), ValueError, "keep"),
+    ("Checkpoint every zero", lambda: braintask.Checkpoint("c.msgpack", every=0), ValueError, "every"),
+    ("Checkpoint path not a path", lambda: braintask.Checkpoint(3), TypeError, "path"),
+    ("CSVLogger path not a path", lambda: braintask.CSVLogger(None), TypeError, "path"),
+    ("callbacks a single object", fit(callbacks=braintask.EarlyStopping()), TypeError, "list"),
+    ("default_mode of a number", lambda: braintask.default_mode(3), TypeError, "metric"),
     ("one model for all seeds", lambda: braintask.MultiSeedTrainer(
         lambda m=horn(): m, lambda: braintools.optim.Adam(lr=1e-2), seeds=[0, 1], batch_size=8),
      ValueError, "build_model must return a new model"),
