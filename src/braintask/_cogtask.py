@@ -157,9 +157,12 @@ def from_cogtask(
         each phase's duration into ``duration / dt`` steps. Sampling happens
         under this dt only; ``brainstate.environ`` is left as it was, so the
         dt a model integrates with (HORN reads ``brainstate.environ`` dt) is
-        independent of it. Default ``None``: the dt the task was built with
-        (``Task(dt=...)``), else the global ``brainstate.environ`` dt. A plain
-        number is refused (say ``20 * u.ms``, not ``20``).
+        independent of it. Any time unit is accepted and converted to
+        milliseconds, the unit in which cogtask's tasks read dt's number
+        (their input noise and variable durations). Default ``None``: the dt
+        the task was built with (``Task(dt=...)``), else the global
+        ``brainstate.environ`` dt. A plain number is refused (say
+        ``20 * u.ms``, not ``20``).
     decision_phase : str or list of str, optional
         Names of the phases that form the decision period, instead of the
         response phases found by the rule above (for a custom task, or to
@@ -194,6 +197,7 @@ def from_cogtask(
     [0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 1 1 1 1 1]
     """
     import brainstate
+    import brainunit as u
 
     if not hasattr(task, "batch_sample") or not hasattr(task, "phases"):
         raise TypeError(
@@ -204,6 +208,9 @@ def from_cogtask(
     n_samples = _check_int("n_samples", n_samples, 1)
     start_index = _check_int("start_index", start_index, 0)
     dt = _check_dt(dt)
+    if dt is not None:
+        # cogtask reads dt's bare number as milliseconds (input noise, variable durations)
+        dt = dt.to(u.ms)
     if n_classes is not None:
         n_classes = _check_int("n_classes", n_classes, 1)
     if getattr(task, "output_mode", "categorical") != "categorical":
@@ -241,15 +248,16 @@ def from_cogtask(
     decision = np.asarray(decision, dtype=bool)
 
     declared = getattr(task, "num_classes", None)
-    if n_classes is None:
+    given = n_classes is not None
+    if not given:
         n_classes = int(declared) if declared is not None else int(y[mask].max()) + 1
     kept = y[mask]
     bad = (kept < 0) | (kept >= n_classes)
     if bad.any():
         labels, counts = np.unique(kept[bad], return_counts=True)
         found = ", ".join(f"label {int(l)} on {int(c)} steps" for l, c in zip(labels, counts))
-        source = (f"its num_classes={n_classes}" if declared is not None and n_classes == declared
-                  else f"n_classes={n_classes}")
+        source = (f"n_classes={n_classes} given to from_cogtask" if given
+                  else f"its num_classes={n_classes}")
         raise ValueError(
             f"{name} emits labels outside {source} (labels must lie in [0, {n_classes})): "
             f"{found}, in {n_samples} trials. If these labels are meant, pass "
