@@ -133,3 +133,24 @@ def test_as_dataset_checks_pairs():
         braintask.as_dataset((x[:0], y[:0]))
     with pytest.raises(TypeError, match="pair"):
         braintask.as_dataset(x)
+
+
+def test_distinct_sequences_overlap_and_majority_baseline():
+    clean = braintask.delayed_match_task(320, seq_len=8, n_symbols=2, seed=0)
+    assert clean.n_distinct == 4  # 2 cues x 2 probes, no noise
+    train, test = clean.split(256)
+    assert test.count_in(train) == test.n_samples  # every held-out trial is a training copy
+    noisy_train, noisy_test = braintask.delayed_match_task(320, seq_len=8, n_symbols=2, seed=0,
+                                                           noise=0.05).split(256)
+    assert noisy_train.n_distinct == 256 and noisy_test.count_in(noisy_train) == 0
+    assert test.count_in(braintask.TaskDataset(test.inputs.astype(np.float32), test.targets, 2)) \
+        == test.n_samples
+    share = np.bincount(test.targets, minlength=2).max() / test.n_samples
+    assert test.majority_rate == share and share >= 0.5
+    # per step: the majority label over the decision steps only
+    targets = np.array([[0, 0, 1], [0, 0, 1], [0, 0, 2]])
+    decision = np.array([[0, 0, 1]] * 3, bool)
+    per_step = braintask.TaskDataset(np.zeros((3, 3, 1)), targets, 3, decision=decision)
+    assert per_step.majority_rate == 2 / 3
+    with pytest.raises(TypeError, match="TaskDataset"):
+        test.count_in(test.inputs)

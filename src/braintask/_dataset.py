@@ -128,6 +128,64 @@ class TaskDataset:
         counts = np.bincount(self.targets.astype(np.int64), minlength=self.n_classes)
         return counts / max(self.n_samples, 1)
 
+    @property
+    def majority_rate(self) -> float:
+        """Accuracy of always answering the most common label: the baseline any
+        accuracy on this set must beat. For per-step targets it is taken over the
+        decision steps (the steps ``decision_acc`` scores).
+
+        Examples
+        --------
+        >>> import braintask
+        >>> data = braintask.delayed_match_task(64, seq_len=6, n_symbols=2, seed=0)
+        >>> train, test = data.split(40)
+        >>> test.majority_rate >= 0.5
+        True
+        """
+        if self.per_step:
+            keep = np.ones(self.targets.shape, bool) if self.mask is None else self.mask.astype(bool)
+            if self.decision is not None:
+                keep = keep & self.decision.astype(bool)
+            labels = self.targets[keep]
+        else:
+            labels = self.targets
+        if labels.size == 0:
+            return float("nan")
+        return float(np.bincount(labels.astype(np.int64), minlength=self.n_classes).max() / labels.size)
+
+    def _rows(self) -> np.ndarray:
+        # one row of float64 bytes per trial, so float32 and float64 copies compare equal
+        return np.ascontiguousarray(self.inputs, dtype=np.float64).reshape(self.n_samples, -1)
+
+    def _keys(self) -> set:
+        return {row.tobytes() for row in self._rows()}
+
+    @property
+    def n_distinct(self) -> int:
+        """Number of distinct input sequences among the trials."""
+        return len(self._keys())
+
+    def count_in(self, other: "TaskDataset") -> int:
+        """How many of these trials have an input sequence that also occurs, exactly,
+        in ``other``: held-out trials should be new, so ``test.count_in(train)``
+        should be 0.
+
+        Examples
+        --------
+        >>> import braintask
+        >>> train, test = braintask.delayed_match_task(64, seq_len=6, n_symbols=2).split(48)
+        >>> test.count_in(train), test.n_samples  # noise-free: only 4 distinct sequences
+        (16, 16)
+        >>> train, test = braintask.delayed_match_task(64, seq_len=6, n_symbols=2,
+        ...                                            noise=0.1).split(48)
+        >>> test.count_in(train)
+        0
+        """
+        if not isinstance(other, TaskDataset):
+            raise TypeError(f"other must be a TaskDataset, got {type(other).__name__}.")
+        seen = other._keys()
+        return int(sum(row.tobytes() in seen for row in self._rows()))
+
     def time_major(self) -> np.ndarray:
         """The inputs as a time-major ``(T, N, F)`` array, the layout models read."""
         return np.transpose(self.inputs, (1, 0, 2))
