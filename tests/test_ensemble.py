@@ -38,6 +38,9 @@ def test_multi_seed_copies_match_single_runs(small_task):
         one = single(train, test, seed, 3)
         assert hist.allclose(one.history, rtol=1e-4, atol=1e-5), seed
         assert_same_weights(weights(member.model), weights(one.model), rtol=1e-4, atol=1e-5)
+        # after the fit each copy is a usable Trainer on its own (evaluate, predict)
+        assert member.evaluate(test)["acc"] == pytest.approx(hist[-1]["test_acc"], abs=1e-6)
+        assert member.predict(train.inputs).shape == (train.n_samples, 2)
     # another fit continues each copy's History
     assert [len(h) for h in ensemble.fit(train, test, epochs=1)] == [4, 4, 4]
     assert histories[0] != histories[1]

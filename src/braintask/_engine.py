@@ -85,9 +85,12 @@ class Engine:
         The minibatch size: the hidden states' shape between programs.
     mesh : jax.sharding.Mesh, optional
         Data parallelism: minibatches split over the mesh's ``"batch"`` axis.
+    hidden : HiddenBatcher, optional
+        The hidden states of another engine on the same model, to share.
     """
 
-    def __init__(self, model, optimizer, *, loss, metrics, train_batch: int, mesh=None):
+    def __init__(self, model, optimizer, *, loss, metrics, train_batch: int, mesh=None,
+                 hidden: HiddenBatcher | None = None):
         self.model = model
         self.optimizer = optimizer
         self.default_loss = loss is None
@@ -98,7 +101,9 @@ class Engine:
         self.train_batch = train_batch
         self.mesh = mesh
         self.copies: int | None = None  # the leading copy axis, when vmapped
-        self.hidden = HiddenBatcher(model)
+        # Initialising states again would give the model new hidden-state objects:
+        # a second engine on the same model shares the first one's.
+        self.hidden = HiddenBatcher(model) if hidden is None else hidden
         if len(optimizer.param_states) == 0:
             params = model.states(brainstate.ParamState)
             if not params:

@@ -167,7 +167,8 @@ class MultiSeedTrainer:
         # A second engine on copy 0's states runs every copy: its states carry all
         # copies' values, stacked, while fit runs.
         self.engine = Engine(first.model, first.optimizer, loss=loss,
-                             metrics=check_metrics(metrics), train_batch=self.batch_size)
+                             metrics=check_metrics(metrics), train_batch=self.batch_size,
+                             hidden=first.engine.hidden)
         self.devices = None
         if devices is not None:
             from jax.sharding import NamedSharding, PartitionSpec as P
