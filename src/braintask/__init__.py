@@ -8,7 +8,8 @@ The whole public API:
 - callbacks: :class:`Callback`, :class:`EarlyStopping`, :class:`StopAt`,
   :class:`Checkpoint`, :class:`LearningRateScheduler`, :class:`CSVLogger`,
   :class:`JSONLinesLogger`; :func:`default_mode` (which direction is better)
-- loss and metric: :func:`cross_entropy`, :func:`masked_cross_entropy`, :func:`accuracy`
+- losses and metrics: :func:`cross_entropy`, :func:`masked_cross_entropy`, :func:`accuracy`;
+  for continuous targets :func:`masked_mean_squared_error`, :func:`angular_error`
 - models: :class:`RecurrentClassifier`, :func:`count_parameters`
 - hidden states: :func:`batch_hidden_states`
 - errors: :class:`TrainingDiverged`, :class:`CheckpointError`
@@ -22,7 +23,8 @@ from ._dataset import TaskDataset, as_dataset, delayed_match_task
 from ._ensemble import MultiSeedTrainer
 from ._errors import CheckpointError, TrainingDiverged
 from ._history import History
-from ._losses import accuracy, cross_entropy, masked_cross_entropy
+from ._losses import (accuracy, angular_error, cross_entropy, masked_cross_entropy,
+                      masked_mean_squared_error)
 from ._models import RecurrentClassifier, count_parameters
 from ._states import batch_hidden_states
 from ._trainer import Trainer
@@ -48,6 +50,8 @@ __all__ = [
     "cross_entropy",
     "masked_cross_entropy",
     "accuracy",
+    "masked_mean_squared_error",
+    "angular_error",
     "RecurrentClassifier",
     "count_parameters",
     "batch_hidden_states",

@@ -145,8 +145,10 @@ def from_cogtask(
     Parameters
     ----------
     task : braintools.cogtask.Task
-        A task with categorical outputs. Build it with ``seed=`` for
-        reproducible trials.
+        A cogtask task. Build it with ``seed=`` for reproducible trials. Tasks
+        with continuous outputs (``output_mode="vector"``, such as
+        ``DelayDirectionReproduction``) give float ``(N, T, D)`` targets and
+        ``n_classes=None``.
     n_samples : int
         Number of trials, >= 1.
     start_index : int
@@ -169,7 +171,8 @@ def from_cogtask(
         response phases found by the rule above (for a custom task, or to
         score another window).
     n_classes : int, optional
-        Number of classes, >= 1. Default: the task's ``num_classes``. The
+        Number of classes, >= 1 (not for ``output_mode="vector"`` tasks).
+        Default: the task's ``num_classes``. The
         labels of every kept step must lie in ``[0, n_classes)``; a task whose
         labels exceed its declared ``num_classes`` is refused with a
         ``ValueError`` that names the labels, unless ``n_classes`` says how
@@ -178,7 +181,8 @@ def from_cogtask(
     Returns
     -------
     TaskDataset
-        ``inputs`` ``(N, T, F)``, ``targets`` ``(N, T)``, ``mask`` and
+        ``inputs`` ``(N, T, F)``, ``targets`` ``(N, T)`` (``(N, T, D)``
+        floats for ``output_mode="vector"`` tasks), ``mask`` and
         ``decision`` ``(N, T)`` booleans, ``n_classes``. ``info`` records the
         task, the trial indices, the seed, the sampling ``dt`` (a brainunit
         quantity) and the ``decision_phases``.
@@ -196,6 +200,13 @@ def from_cogtask(
     20 ms ('Response',)
     >>> print(data.decision[0].astype(int))  # the last 100 ms: the response phase
     [0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 1 1 1 1 1]
+
+    A task with a continuous answer, ``[fixation, cos, sin]`` at every step:
+
+    >>> task = cogtask.ImmediateDirectionReproduction(seed=0)
+    >>> data = braintask.from_cogtask(task, 8, dt=20 * u.ms)
+    >>> data.targets.shape, data.n_classes, data.vector
+    ((8, 40, 3), None, True)
     """
     import brainstate
     import brainunit as u
@@ -214,10 +225,17 @@ def from_cogtask(
         dt = dt.to(u.ms)
     if n_classes is not None:
         n_classes = check_int("n_classes", n_classes, 1)
-    if getattr(task, "output_mode", "categorical") != "categorical":
+    output_mode = getattr(task, "output_mode", "categorical")
+    if output_mode not in ("categorical", "vector"):
         raise ValueError(
-            f"{name} has output_mode={task.output_mode!r}; from_cogtask needs "
-            f"categorical labels (output_mode='categorical')."
+            f"{name} has output_mode={output_mode!r}; from_cogtask reads 'categorical' "
+            f"(labels) and 'vector' (continuous targets) tasks."
+        )
+    vector = output_mode == "vector"
+    if vector and n_classes is not None:
+        raise ValueError(
+            f"{name} has continuous outputs (output_mode='vector'), so it has no classes: "
+            f"leave n_classes=None, got n_classes={n_classes}."
         )
     decision_names = _decision_phase_names(task, decision_phase)
 
@@ -244,9 +262,21 @@ def from_cogtask(
             x, y, mask, decision = _sample(task, n_samples, start_index, decision_names)
 
     x = np.asarray(x, dtype=np.float32)
-    y = np.asarray(y).astype(np.int64)
     mask = np.asarray(mask, dtype=bool)
     decision = np.asarray(decision, dtype=bool)
+    info = dict(task=name, n_samples=n_samples, start_index=start_index,
+                seed=getattr(task, "seed", None), dt=used_dt, decision_phases=decision_names)
+    if not decision.any():
+        raise ValueError(
+            f"the decision period of {name} (phases {list(decision_names)}) has no step at "
+            f"dt={used_dt}: choose a smaller dt or other phases with decision_phase=."
+        )
+    if vector:
+        y = np.asarray(y, dtype=np.float32)
+        if y.ndim == 2:  # one output value per step
+            y = y[..., None]
+        return TaskDataset(x, y, None, info, mask=mask, decision=decision)
+    y = np.asarray(y).astype(np.int64)
 
     declared = getattr(task, "num_classes", None)
     given = n_classes is not None
@@ -264,11 +294,4 @@ def from_cogtask(
             f"{found}, in {n_samples} trials. If these labels are meant, pass "
             f"n_classes={int(kept.max()) + 1} to from_cogtask."
         )
-    if not decision.any():
-        raise ValueError(
-            f"the decision period of {name} (phases {list(decision_names)}) has no step at "
-            f"dt={used_dt}: choose a smaller dt or other phases with decision_phase=."
-        )
-    info = dict(task=name, n_samples=n_samples, start_index=start_index,
-                seed=getattr(task, "seed", None), dt=used_dt, decision_phases=decision_names)
     return TaskDataset(x, y, n_classes, info, mask=mask, decision=decision)

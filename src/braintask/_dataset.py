@@ -31,14 +31,23 @@ class TaskDataset:
     ``mask`` (steps that count in the loss and accuracy) and a ``decision``
     mask (the steps of the decision period, for ``decision_acc``).
 
+    Tasks with a continuous answer (cogtask's ``output_mode="vector"`` tasks,
+    such as ``DelayDirectionReproduction``) have float ``(N, T, D)`` targets
+    and ``n_classes=None``: :attr:`vector` is True, :attr:`output_dim` is
+    ``D``, and the Trainer fits them with
+    :func:`braintask.masked_mean_squared_error` and reports
+    :func:`braintask.angular_error` over the decision period.
+
     Parameters
     ----------
     inputs : numpy.ndarray
         ``(N, T, F)`` input sequences.
     targets : numpy.ndarray
-        ``(N,)`` integer labels.
-    n_classes : int
-        Number of classes; labels lie in ``[0, n_classes)``.
+        ``(N,)`` integer labels, ``(N, T)`` labels per step, or ``(N, T, D)``
+        float targets per step (continuous outputs).
+    n_classes : int or None
+        Number of classes; labels lie in ``[0, n_classes)``. None for
+        continuous ``(N, T, D)`` targets (and only for them).
     info : dict, optional
         How the trials were made (generator name and arguments).
     mask, decision : numpy.ndarray, optional
@@ -71,17 +80,29 @@ class TaskDataset:
             raise ValueError(
                 f"inputs must have shape (n_samples, seq_len, n_features), got shape {inputs.shape}."
             )
-        if targets.shape not in ((inputs.shape[0],), inputs.shape[:2]):
+        if self.n_classes is None:
+            if targets.ndim != 3 or targets.shape[:2] != inputs.shape[:2] \
+                    or not np.issubdtype(targets.dtype, np.floating):
+                raise ValueError(
+                    f"n_classes=None means continuous targets: float targets of shape "
+                    f"(n_samples, seq_len, output_dim) = {inputs.shape[:2] + ('D',)}; got "
+                    f"{targets.dtype} targets of shape {targets.shape}. For class labels pass "
+                    f"n_classes."
+                )
+        elif targets.shape not in ((inputs.shape[0],), inputs.shape[:2]):
+            extra = (" (continuous (N, T, D) targets need n_classes=None)"
+                     if targets.ndim == 3 else "")
             raise ValueError(
                 f"targets must have shape (n_samples,) = ({inputs.shape[0]},) or, with a label per "
-                f"step, (n_samples, seq_len) = {inputs.shape[:2]}; got shape {targets.shape}."
+                f"step, (n_samples, seq_len) = {inputs.shape[:2]}; got shape {targets.shape}"
+                f"{extra}."
             )
         for name in ("mask", "decision"):
             value = getattr(self, name)
             if value is None:
                 continue
             value = np.asarray(value)
-            if targets.ndim != 2 or value.shape != targets.shape or value.dtype != bool:
+            if targets.ndim < 2 or value.shape != targets.shape[:2] or value.dtype != bool:
                 raise ValueError(
                     f"{name} must be a boolean (n_samples, seq_len) = {inputs.shape[:2]} array and "
                     f"needs per-step targets; got {value.dtype} of shape {value.shape}."
@@ -99,7 +120,8 @@ class TaskDataset:
         name = self.info.get("task", "TaskDataset")
         return (
             f"{name}(n_samples={self.n_samples}, seq_len={self.seq_len}, "
-            f"n_features={self.n_features}, n_classes={self.n_classes})"
+            f"n_features={self.n_features}, "
+            + (f"output_dim={self.output_dim})" if self.vector else f"n_classes={self.n_classes})")
         )
 
     @property
@@ -119,12 +141,57 @@ class TaskDataset:
 
     @property
     def per_step(self) -> bool:
-        """Whether there is a label at every time step (targets ``(N, T)``)."""
-        return self.targets.ndim == 2
+        """Whether there is a target at every time step (targets ``(N, T)`` or ``(N, T, D)``)."""
+        return self.targets.ndim >= 2
+
+    @property
+    def vector(self) -> bool:
+        """Whether the targets are continuous ``(N, T, D)`` vectors (``n_classes`` is None)."""
+        return self.targets.ndim == 3
+
+    @property
+    def output_dim(self) -> int:
+        """Outputs a model needs: ``D`` for continuous targets, else ``n_classes``."""
+        return int(self.targets.shape[2]) if self.vector else int(self.n_classes)
+
+    def _decision_steps(self) -> np.ndarray:
+        """``(N, T)`` booleans: the kept steps of the decision period."""
+        keep = np.ones(self.targets.shape[:2], bool) if self.mask is None else self.mask.astype(bool)
+        return keep if self.decision is None else keep & self.decision.astype(bool)
+
+    @property
+    def baseline_angular_error(self) -> float:
+        """For continuous targets, the :func:`braintask.angular_error` (degrees) over
+        the decision steps of always answering the mean decision-period target: the
+        error any trained model must beat, the analogue of :attr:`majority_rate`.
+        About 90 when the target directions are spread evenly. NaN for class labels.
+
+        Examples
+        --------
+        >>> import numpy as np, braintask
+        >>> angles = np.linspace(0, 2 * np.pi, 8, endpoint=False)
+        >>> targets = np.stack([np.cos(angles), np.sin(angles)], -1)[:, None, :]
+        >>> data = braintask.TaskDataset(np.zeros((8, 1, 2)), targets, None)
+        >>> round(data.baseline_angular_error)
+        90
+        """
+        if not self.vector:
+            return float("nan")
+        steps = self._decision_steps()
+        if not steps.any() or self.output_dim < 2:
+            return float("nan")
+        from ._losses import angular_error
+
+        targets = self.targets[steps].astype(np.float64)
+        answer = np.broadcast_to(targets.mean(axis=0), targets.shape)
+        return float(angular_error(answer, targets))
 
     @property
     def class_balance(self) -> np.ndarray:
         """Fraction of trials in each class, shape ``(n_classes,)``."""
+        if self.vector:
+            raise ValueError("class_balance needs class labels; these targets are continuous "
+                             "(n_classes=None).")
         counts = np.bincount(self.targets.astype(np.int64), minlength=self.n_classes)
         return counts / max(self.n_samples, 1)
 
@@ -132,7 +199,8 @@ class TaskDataset:
     def majority_rate(self) -> float:
         """Accuracy of always answering the most common label: the baseline any
         accuracy on this set must beat. For per-step targets it is taken over the
-        decision steps (the steps ``decision_acc`` scores).
+        decision steps (the steps ``decision_acc`` scores). NaN for continuous
+        targets, which have no labels: see :attr:`baseline_angular_error`.
 
         Examples
         --------
@@ -142,11 +210,10 @@ class TaskDataset:
         >>> test.majority_rate >= 0.5
         True
         """
+        if self.vector:
+            return float("nan")
         if self.per_step:
-            keep = np.ones(self.targets.shape, bool) if self.mask is None else self.mask.astype(bool)
-            if self.decision is not None:
-                keep = keep & self.decision.astype(bool)
-            labels = self.targets[keep]
+            labels = self.targets[self._decision_steps()]
         else:
             labels = self.targets
         if labels.size == 0:
@@ -200,16 +267,17 @@ class TaskDataset:
         """Trials as a time-major minibatch: the dict a Trainer's compiled step reads.
 
         ``{"x": (T, B, F)}`` and ``{"y": (B,)}``, or for per-step targets
-        ``"y"``, ``"mask"`` and ``"decision"`` of shape ``(T, B)``; ``index``
-        selects trials (all by default).
+        ``"y"``, ``"mask"`` and ``"decision"`` of shape ``(T, B)`` (``"y"``
+        ``(T, B, D)`` floats for continuous targets); ``index`` selects trials
+        (all by default).
         """
         index = slice(None) if index is None else index
         out = {"x": np.asarray(self.inputs[index], dtype=dtype).swapaxes(0, 1)}
-        y = np.asarray(self.targets[index], dtype=np.int32)
+        y = np.asarray(self.targets[index], dtype=dtype if self.vector else np.int32)
         if not self.per_step:
             out["y"] = y
             return out
-        mask = np.ones(y.shape, bool) if self.mask is None else self.mask[index]
+        mask = np.ones(y.shape[:2], bool) if self.mask is None else self.mask[index]
         decision = mask if self.decision is None else self.decision[index] & mask
         out["y"] = y.swapaxes(0, 1)
         out["mask"] = mask.swapaxes(0, 1).astype(dtype)
@@ -259,7 +327,16 @@ def as_dataset(data, name: str = "data") -> TaskDataset:
     """Turn a :class:`TaskDataset` or an ``(inputs, targets)`` pair into a dataset.
 
     ``inputs`` must be batch-major ``(N, T, F)`` floats without NaN or inf;
-    ``targets`` must be ``(N,)`` integers >= 0. NumPy and JAX arrays are accepted.
+    ``targets`` must be ``(N,)`` (or ``(N, T)``) integers >= 0, or finite
+    ``(N, T, D)`` floats for continuous targets. NumPy and JAX arrays are accepted.
+
+    Examples
+    --------
+    >>> import numpy as np, braintask
+    >>> braintask.as_dataset((np.zeros((4, 6, 2)), np.array([0, 1, 2, 1])))
+    TaskDataset(n_samples=4, seq_len=6, n_features=2, n_classes=3)
+    >>> braintask.as_dataset((np.zeros((4, 6, 2)), np.zeros((4, 6, 3))))
+    TaskDataset(n_samples=4, seq_len=6, n_features=2, output_dim=3)
     """
     if isinstance(data, TaskDataset):
         inputs, targets, n_classes = data.inputs, data.targets, data.n_classes
@@ -287,10 +364,21 @@ def as_dataset(data, name: str = "data") -> TaskDataset:
     if not np.all(np.isfinite(inputs)):
         bad = int(np.size(inputs) - np.count_nonzero(np.isfinite(inputs)))
         raise ValueError(f"{name} inputs contain {bad} NaN or inf values.")
+    if targets.ndim == 3 and targets.shape[:2] == inputs.shape[:2]:
+        if not np.issubdtype(targets.dtype, np.floating):
+            raise TypeError(f"{name} targets of shape (n_samples, seq_len, output_dim) are "
+                            f"continuous and must be floats, got dtype {targets.dtype}.")
+        if not np.all(np.isfinite(targets)):
+            raise ValueError(f"{name} targets contain NaN or inf values.")
+        if targets.shape[2] == 0:
+            raise ValueError(f"{name} targets have output_dim 0: shape {targets.shape}.")
+        return TaskDataset(inputs, targets, None, **extra)
     if targets.shape not in ((inputs.shape[0],), inputs.shape[:2]):
         raise ValueError(
-            f"{name} targets must have shape (n_samples,) = ({inputs.shape[0]},), or "
-            f"(n_samples, seq_len) = {inputs.shape[:2]} for a label per step; got {targets.shape}."
+            f"{name} targets must have shape (n_samples,) = ({inputs.shape[0]},), "
+            f"(n_samples, seq_len) = {inputs.shape[:2]} for a label per step, or "
+            f"(n_samples, seq_len, output_dim) = {inputs.shape[:2] + ('D',)} floats for a "
+            f"continuous target per step; got {targets.shape}."
         )
     if not np.issubdtype(targets.dtype, np.integer):
         raise TypeError(

@@ -24,7 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._dataset import TaskDataset, as_dataset
-from ._losses import accuracy, cross_entropy, masked_cross_entropy
+from ._losses import (accuracy, angular_error, cross_entropy, masked_cross_entropy,
+                      masked_mean_squared_error)
 from ._states import HiddenBatcher
 
 __all__ = ["Engine", "combine_stats", "epoch_order"]
@@ -96,6 +97,7 @@ class Engine:
         self.default_loss = loss is None
         self.loss = cross_entropy if loss is None else loss
         self.per_step: bool | None = None  # set by the first dataset seen
+        self.vector = False  # continuous (T, B, D) targets, set with per_step
         self.n_classes: int | None = None
         self.metrics = dict(metrics)
         self.train_batch = train_batch
@@ -168,7 +170,9 @@ class Engine:
             weight = jnp.sum(mask).astype(real)
             loss = self.loss(logits, y, mask)
             stats = {k: (f(logits, y, mask), weight) for k, f in self.metrics.items()}
-            stats["decision_acc"] = (accuracy(logits, y, decision), jnp.sum(decision).astype(real))
+            score = angular_error if self.vector else accuracy
+            stats[self.decision_metric] = (score(logits, y, decision),
+                                           jnp.sum(decision).astype(real))
         return loss, {"loss": (loss, weight), **stats}
 
     def train_step(self, ok, batch):
@@ -204,8 +208,8 @@ class Engine:
     def _batch_sharding(self, key, ndim):
         from jax.sharding import NamedSharding, PartitionSpec as P
 
-        # x is (..., T, B, F); labels and masks (..., B) or (..., T, B)
-        axis = ndim - 2 if key == "x" else ndim - 1
+        # x and vector targets are (..., T, B, D); labels and masks (..., B) or (..., T, B)
+        axis = ndim - 2 if key == "x" or (key == "y" and self.vector) else ndim - 1
         return NamedSharding(self.mesh, P(*("batch" if i == axis else None for i in range(ndim))))
 
     def epoch_program(self, data, order, tail, test, active):
@@ -271,15 +275,23 @@ class Engine:
         """``data`` as a dataset this model can train on, or a clear error."""
         data = as_dataset(data, name)
         if self.per_step is None:
-            self.per_step = data.per_step
+            self.per_step, self.vector = data.per_step, data.vector
             if self.per_step and self.default_loss:
-                self.loss = masked_cross_entropy
-        elif data.per_step != self.per_step:
-            kind = lambda p: "per-step" if p else "per-trial"
-            raise ValueError(f"{name} has {kind(data.per_step)} targets, but this trainer was "
-                             f"first used with {kind(self.per_step)} targets.")
+                self.loss = masked_mean_squared_error if self.vector else masked_cross_entropy
+            if self.vector and self.metrics.get("acc") is accuracy:
+                del self.metrics["acc"]  # no classes: angular error on the decision period
+        elif (data.per_step, data.vector) != (self.per_step, self.vector):
+            kind = lambda p, v: "continuous per-step" if v else "per-step" if p else "per-trial"
+            raise ValueError(f"{name} has {kind(data.per_step, data.vector)} targets, but this "
+                             f"trainer was first used with {kind(self.per_step, self.vector)} "
+                             f"targets.")
         if self.n_classes is None:
             self.n_classes = self._probe(data, name)
+        if self.vector:  # no label range; the model's output size was checked by the probe
+            if data.output_dim != self.n_classes:
+                raise ValueError(f"{name} targets have output_dim {data.output_dim}, but the "
+                                 f"model outputs {self.n_classes} values per step.")
+            return data
         bad = (data.targets < 0) | (data.targets >= self.n_classes)
         if bad.any():
             raise ValueError(
@@ -309,15 +321,25 @@ class Engine:
     def record(self, stats: dict, test_stats: dict | None) -> dict:
         """``train_<m>`` (exact over the epoch) and ``test_<m>`` floats, loss first."""
         train = combine_stats(stats)
-        names = ["loss", *self.metrics] + (["decision_acc"] if self.per_step else [])
+        names = self.stat_names()
         record = {f"train_{k}": float(train[k]) for k in names}
         if test_stats is not None:
             record.update({f"test_{k}": float(np.asarray(test_stats[k][0])) for k in names})
         return record
 
+    @property
+    def decision_metric(self) -> str:
+        """The metric over the decision period: accuracy, or angular error (degrees)
+        for continuous targets."""
+        return "decision_angular_error" if self.vector else "decision_acc"
+
+    def stat_names(self) -> list[str]:
+        """Loss and metric names, in record order (without train_/test_)."""
+        return ["loss", *self.metrics] + ([self.decision_metric] if self.per_step else [])
+
     def metric_names(self, with_test: bool) -> list[str]:
         """The record keys a fit produces (besides ``epoch``, ``lr`` and ``time``)."""
-        base = ["loss", *self.metrics] + (["decision_acc"] if self.per_step else [])
+        base = self.stat_names()
         return [f"train_{k}" for k in base] + ([f"test_{k}" for k in base] if with_test else [])
 
     def _probe(self, data, name: str) -> int:
@@ -343,6 +365,12 @@ class Engine:
             self.reset_hidden()
         shape = tuple(getattr(out, "shape", ()))
         want = (x.shape[0], x.shape[1]) if data.per_step else (x.shape[1],)
+        if data.vector and shape != want + (data.output_dim,):
+            raise ValueError(
+                f"the model must map (T, B, F) inputs to (T, B, D) outputs for continuous "
+                f"targets with D={data.output_dim} values per step; for T={x.shape[0]}, "
+                f"B={x.shape[1]} it returned shape {shape}, not {want + (data.output_dim,)}."
+            )
         if len(shape) != len(want) + 1 or shape[:-1] != want:
             kind = ("(T, B, C) logits, one per step, for per-step targets" if data.per_step
                     else "(B, C) logits for one label per trial")

@@ -239,8 +239,9 @@ class MultiSeedTrainer:
         train, test = self.engine.check_pair(train, test, self.batch_size)
         for t in self.trainers:  # every copy sees what the first copy's checks found
             t.engine.per_step, t.engine.n_classes = self.engine.per_step, self.engine.n_classes
-            t.engine.loss = self.engine.loss
-            t.history.chance = 1.0 / self.engine.n_classes
+            t.engine.loss, t.engine.vector = self.engine.loss, self.engine.vector
+            t.engine.metrics = dict(self.engine.metrics)
+            t.history.chance = None if self.engine.vector else 1.0 / self.engine.n_classes
         self.metric_names = self.engine.metric_names(test is not None)
         views = [_CopyView(self, k) for k in range(len(self.copies))]
         callbacks = [as_callbacks([], stop_at=stop_at, patience=patience, monitor=monitor,

@@ -147,7 +147,10 @@ class History:
         chance = self.chance if chance is None else chance
         epochs = [r["epoch"] for r in self.records]
         fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=figsize)
-        for ax, kind, label in ((ax_loss, "loss", "cross-entropy loss"), (ax_acc, "acc", "accuracy")):
+        score = "acc" if "train_acc" in self.records[0] else "decision_angular_error"
+        names = {"acc": "accuracy", "decision_angular_error": "decision angular error (deg)"}
+        loss_name = "cross-entropy loss" if score == "acc" else "loss"
+        for ax, kind, label in ((ax_loss, "loss", loss_name), (ax_acc, score, names[score])):
             ax.plot(epochs, self.column(f"train_{kind}"), marker=".", label="train")
             if f"test_{kind}" in self.records[0]:
                 x, y = epochs, self.column(f"test_{kind}")
@@ -157,12 +160,12 @@ class History:
             ax.set_xlabel("epoch")
             ax.set_ylabel(label)
             ax.grid(alpha=0.3)
-        if chance is not None:
+        if chance is not None and score == "acc":
             ax_acc.axhline(chance, color="grey", ls="--", lw=1, label=f"chance ({chance:.2f})")
             ax_acc.set_ylim(min(chance, min(self.column("train_acc"))) - 0.05, 1.02)
         ax_loss.set_title("Loss")
-        ax_acc.set_title("Accuracy")
-        ax_acc.legend(loc="lower right")
+        ax_acc.set_title(names[score].capitalize())
+        ax_acc.legend(loc="lower right" if score == "acc" else "upper right")
         ax_loss.legend(loc="upper right")
         fig.tight_layout()
         return fig

@@ -1,9 +1,11 @@
-"""Default loss and metric: cross-entropy on integer labels, and accuracy."""
+"""Default losses and metrics: cross-entropy and accuracy on integer labels; squared
+error and angular error on continuous targets."""
 
 import braintools
 import jax.numpy as jnp
 
-__all__ = ["cross_entropy", "masked_cross_entropy", "accuracy"]
+__all__ = ["cross_entropy", "masked_cross_entropy", "accuracy", "masked_mean_squared_error",
+           "angular_error"]
 
 
 def cross_entropy(logits, labels):
@@ -50,3 +52,49 @@ def accuracy(logits, labels, mask=None):
     if mask is None:
         return jnp.mean(hits)
     return jnp.sum(hits * mask) / jnp.maximum(jnp.sum(mask), 1.0)
+
+
+def masked_mean_squared_error(outputs, targets, mask):
+    """Squared error averaged over the output components and the steps where ``mask`` is 1.
+
+    The default loss for continuous per-step targets (``output_mode="vector"``
+    cogtask tasks): ``(T, B, D)`` outputs and targets and a ``(T, B)`` mask of
+    0/1 (or weights). Each kept step counts once, whatever ``D``.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp, braintask
+    >>> outputs, targets = jnp.zeros((2, 1, 2)), jnp.array([[[1., 1.]], [[3., 3.]]])
+    >>> float(braintask.masked_mean_squared_error(outputs, targets, jnp.array([[1.], [0.]])))
+    1.0
+    """
+    error = jnp.mean((outputs - targets) ** 2, axis=-1)
+    return jnp.sum(error * mask) / jnp.maximum(jnp.sum(mask), 1.0)
+
+
+def angular_error(outputs, targets, mask=None):
+    """Mean absolute angle, in degrees, between the output and target directions.
+
+    A direction is read from the **last two components** of the last axis as
+    ``[cos(theta), sin(theta)]``, the layout of cogtask's direction-reproduction
+    tasks (whose targets are ``[fixation, cos, sin]``); only the angle counts,
+    not the length. Averaged over the rows where ``mask`` is 1 (all rows if
+    None). An answer that ignores the stimulus scores 90 degrees on average
+    when the target directions are spread evenly around the circle.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp, braintask
+    >>> targets = jnp.array([[0., 1., 0.], [0., 0., 1.]])   # 0 and 90 degrees
+    >>> outputs = jnp.array([[0., 2., 2.], [1., 0., 1.]])   # 45 and 90 degrees
+    >>> round(float(braintask.angular_error(outputs, targets)), 3)
+    22.5
+    >>> round(float(braintask.angular_error(outputs, targets, jnp.array([1., 0.]))), 3)
+    45.0
+    """
+    oc, os_ = outputs[..., -2], outputs[..., -1]
+    tc, ts = targets[..., -2], targets[..., -1]
+    angle = jnp.abs(jnp.degrees(jnp.arctan2(os_ * tc - oc * ts, oc * tc + os_ * ts)))
+    if mask is None:
+        return jnp.mean(angle)
+    return jnp.sum(angle * mask) / jnp.maximum(jnp.sum(mask), 1.0)

@@ -88,6 +88,11 @@ class Trainer:
     tasks with a label at every step (``(N, T)`` targets, e.g. from
     :func:`braintask.from_cogtask`), it maps ``(T, B, F)`` to ``(T, B, C)``,
     and loss and metrics are averaged over the steps the dataset's mask keeps.
+    Continuous per-step targets ``(N, T, D)`` (``n_classes=None``, e.g. a
+    cogtask ``output_mode="vector"`` task) need ``(T, B, D)`` outputs; they are
+    fitted with :func:`braintask.masked_mean_squared_error`, and the record's
+    ``decision_angular_error`` is :func:`braintask.angular_error` over the
+    decision period (lower is better; no ``acc``).
     The Trainer gives the hidden states the batch shape before every forward
     pass (no state carries over between minibatches, and models whose
     ``init_state`` ignores the batch size work), transposes the batch-major
@@ -119,7 +124,8 @@ class Trainer:
         ``loss(logits, labels) -> scalar``, a mean over the batch. Default
         :func:`braintask.cross_entropy`; with per-step targets it is called as
         ``loss(logits, labels, mask)`` and defaults to
-        :func:`braintask.masked_cross_entropy`.
+        :func:`braintask.masked_cross_entropy` (for continuous targets
+        :func:`braintask.masked_mean_squared_error`).
     metrics : dict, optional
         Extra ``metric(logits, labels) -> scalar`` means to track
         (``metric(logits, labels, mask)`` per step); accuracy (``acc``) is
@@ -283,7 +289,7 @@ class Trainer:
         """Per fit: chance level, brainstate's RNG (first fit), the untrained held-out metrics."""
         self.stop_training = False
         self.history.stop_reason = ""
-        self.history.chance = 1.0 / self.engine.n_classes
+        self.history.chance = None if self.engine.vector else 1.0 / self.engine.n_classes
         if self.epoch == 0 and not self.history.initial:
             brainstate.random.seed(self.seed)
             if test_data is not None:
@@ -297,7 +303,8 @@ class Trainer:
         -------
         dict
             ``{"loss": float, "acc": float, ...}`` (and ``decision_acc`` for
-            per-step targets), exact over every trial (or kept step).
+            per-step targets; ``loss`` and ``decision_angular_error`` for
+            continuous targets), exact over every trial (or kept step).
         """
         data = self.engine.check_data(data, "data")
         stats = self.engine.eval_fn(self.engine.to_device(data))
