@@ -284,6 +284,44 @@ class TaskDataset:
         out["decision"] = decision.swapaxes(0, 1).astype(dtype)
         return out
 
+    def padded(self, seq_len: int | None = None, n_features: int | None = None) -> "TaskDataset":
+        """The same trials, padded to ``seq_len`` steps and ``n_features`` inputs.
+
+        Added steps come at the end of each trial and are masked out (they
+        count in no loss or metric; a model that reads out at every step and
+        runs forward in time gives the same outputs on the real steps); added
+        input features are zero. Datasets of different tasks padded to one
+        shape run through one compiled program, instead of one compilation
+        per shape. Only per-step targets can gain steps (one label per trial
+        is read at the last step, which padding would move).
+
+        Examples
+        --------
+        >>> import numpy as np, braintask
+        >>> data = braintask.TaskDataset(np.ones((2, 3, 1)), np.zeros((2, 3), int), 2)
+        >>> big = data.padded(seq_len=5, n_features=2)
+        >>> big.inputs.shape, big.mask[0].astype(int), big.majority_rate
+        ((2, 5, 2), array([1, 1, 1, 0, 0]), 1.0)
+        """
+        T = self.seq_len if seq_len is None else check_int("seq_len", seq_len, self.seq_len)
+        F = self.n_features if n_features is None else check_int("n_features", n_features,
+                                                                 self.n_features)
+        if T > self.seq_len and not self.per_step:
+            raise ValueError(f"seq_len={T}: only per-step targets can be padded in time; "
+                             f"these have one label per trial (read at the last step).")
+        n, t = self.n_samples, self.seq_len
+        inputs = np.zeros((n, T, F), self.inputs.dtype)
+        inputs[:, :t, :self.n_features] = self.inputs
+        if not self.per_step:
+            return TaskDataset(inputs, self.targets, self.n_classes, dict(self.info))
+        targets = np.zeros((n, T) + self.targets.shape[2:], self.targets.dtype)
+        targets[:, :t] = self.targets
+        mask = np.zeros((n, T), bool)
+        mask[:, :t] = True if self.mask is None else self.mask
+        decision = np.zeros((n, T), bool)
+        decision[:, :t] = self._decision_steps()
+        return TaskDataset(inputs, targets, self.n_classes, dict(self.info), mask, decision)
+
     def split(self, n_train) -> tuple["TaskDataset", "TaskDataset"]:
         """Split into a training set and a held-out set, keeping the trial order.
 

@@ -193,6 +193,13 @@ class MultiSeedTrainer:
                                  "than the first: build_model and build_optimizer must build the "
                                  "same architecture on every call.")
 
+    def _share_checks(self):
+        """Every copy's engine learns what the shared engine's data checks found."""
+        for t in self.trainers:
+            t.engine.per_step, t.engine.n_classes = self.engine.per_step, self.engine.n_classes
+            t.engine.loss, t.engine.vector = self.engine.loss, self.engine.vector
+            t.engine.metrics = dict(self.engine.metrics)
+
     @property
     def histories(self) -> list[History]:
         """One History per copy, in the order of :attr:`copies`."""
@@ -237,10 +244,8 @@ class MultiSeedTrainer:
         """
         epochs = check_int("epochs", epochs, 1)
         train, test = self.engine.check_pair(train, test, self.batch_size)
-        for t in self.trainers:  # every copy sees what the first copy's checks found
-            t.engine.per_step, t.engine.n_classes = self.engine.per_step, self.engine.n_classes
-            t.engine.loss, t.engine.vector = self.engine.loss, self.engine.vector
-            t.engine.metrics = dict(self.engine.metrics)
+        self._share_checks()
+        for t in self.trainers:
             t.history.chance = None if self.engine.vector else 1.0 / self.engine.n_classes
         self.metric_names = self.engine.metric_names(test is not None)
         views = [_CopyView(self, k) for k in range(len(self.copies))]
@@ -308,6 +313,38 @@ class MultiSeedTrainer:
             for cb in callbacks[k]:
                 cb.on_epoch_end(view, record)
             self.stopped[k] = view.stop_training
+
+    def evaluate(self, data) -> list[dict]:
+        """Loss and metrics of every copy on a dataset, in one compiled pass.
+
+        Returns
+        -------
+        list of dict
+            One ``{"loss": float, ...}`` per copy, in the order of :attr:`copies`,
+            with the names :meth:`Trainer.evaluate` gives (exact over every
+            trial or kept step).
+
+        Examples
+        --------
+        >>> import brainstate, braintools, brainmass, brainunit as u, braintask
+        >>> brainstate.environ.set(dt=1.0 * u.ms)
+        >>> train, test = braintask.delayed_match_task(96, seq_len=6, n_symbols=2).split(64)
+        >>> grid = braintask.MultiSeedTrainer(
+        ...     lambda: brainmass.HORNSeqNetwork(n_input=2, n_hidden=8, n_output=2, alpha=0.2),
+        ...     lambda: braintools.optim.Adam(lr=1e-2), seeds=[0, 1], batch_size=16)
+        >>> scores = grid.evaluate(test)
+        >>> len(scores), sorted(scores[0])
+        (2, ['acc', 'loss'])
+        """
+        data = self.engine.check_data(data, "data")
+        self._share_checks()
+        self._stack()
+        try:
+            stats = self.engine.eval_fn(self.engine.to_device(data))
+        finally:
+            self._unstack()
+        return [{k: float(np.asarray(v)[i]) for k, (v, _) in stats.items()}
+                for i in range(len(self.copies))]
 
     # ------------------------------------------------------------------ checkpoints
     def _snapshots(self, stacked: bool) -> list[dict]:
