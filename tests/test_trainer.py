@@ -224,3 +224,18 @@ def test_progress_bar_only_when_asked_or_on_a_terminal(small_task, capsys):
     assert "epochs" not in capsys.readouterr().err  # pytest's stderr is not a terminal
     trainer_for(make_horn(), progress=True).fit(train, test, epochs=2)
     assert "epochs" in capsys.readouterr().err
+
+
+def test_a_validation_set_is_recorded_and_watched_by_default(small_task):
+    train, test = small_task
+    fit_set, val = train.split(48)
+    trainer = trainer_for(make_horn(), lr=5e-2)
+    history = trainer.fit(fit_set, test, val=val, epochs=6, patience=2)
+    assert history.metrics == ["epoch", "train_loss", "train_acc", "val_loss", "val_acc",
+                                "test_loss", "test_acc", "lr", "time"]
+    assert set(history.initial) == {"val_loss", "val_acc", "test_loss", "test_acc"}
+    # early stopping watched val_loss, not the test set
+    assert history.best_epoch == int(np.argmin(history.val_loss)) + 1
+    # the best epoch's weights are back
+    assert trainer.evaluate(val)["loss"] == pytest.approx(min(history.val_loss), abs=1e-6)
+    assert trainer.compilations["train_epoch"] == 1

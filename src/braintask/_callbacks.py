@@ -47,7 +47,7 @@ class Callback:
 def _check_monitor(trainer, monitor: str | None) -> str:
     names = trainer.metric_names
     if monitor is None:
-        return "test_loss" if "test_loss" in names else "train_loss"
+        return next(k for k in ("val_loss", "test_loss", "train_loss") if k in names)
     if monitor not in names:
         raise ValueError(f"monitor={monitor!r} is not a recorded metric; choose from {names}.")
     return monitor
@@ -59,9 +59,10 @@ class EarlyStopping(Callback):
     Parameters
     ----------
     monitor : str, optional
-        A recorded metric; default ``"test_loss"`` (``"train_loss"`` without a
-        held-out set). Stop on a validation split carved from the training data
-        (``train.split(...)``), not on the test set you report.
+        A recorded metric; default ``"val_loss"`` when the fit has a validation
+        set, else ``"test_loss"``, else ``"train_loss"``. Stop on a validation
+        split carved from the training data (``fit(train, test, val=...)``),
+        not on the test set you report.
     mode : {"min", "max"}, optional
         Whether lower or higher is better; default from the name
         (:func:`braintask.default_mode`).
@@ -187,8 +188,8 @@ class LearningRateScheduler(Callback):
     """Step the optimizer's braintools scheduler once per epoch.
 
     Added by :meth:`Trainer.fit` automatically; pass one yourself to choose
-    the metric that ``ReduceLROnPlateau`` watches (default ``test_loss``, or
-    ``train_loss`` without a held-out set). Each record's ``lr`` is the rate
+    the metric that ``ReduceLROnPlateau`` watches (default ``val_loss``, else
+    ``test_loss``, else ``train_loss``). Each record's ``lr`` is the rate
     used during that epoch.
     """
 

@@ -217,12 +217,13 @@ class MultiSeedTrainer:
         self._stacked = False
 
     # ------------------------------------------------------------------ training
-    def fit(self, train, test=None, *, epochs: int, stop_at: Mapping[str, float] | None = None,
+    def fit(self, train, test=None, *, epochs: int, val=None,
+            stop_at: Mapping[str, float] | None = None,
             patience: int | None = None, monitor: str | None = None, mode: str | None = None,
             restore_best: bool = True, checkpoint=None) -> list[History]:
         """Train every copy for up to ``epochs`` more epochs; return one History per copy.
 
-        ``train``, ``test`` and the stopping arguments are as for :meth:`Trainer.fit`,
+        ``train``, ``test``, ``val`` and the stopping arguments are as for :meth:`Trainer.fit`,
         applied to each copy on its own: a copy that reaches ``stop_at`` or runs
         out of ``patience`` stops updating while the others go on (its History
         ends there, and a learning-rate schedule steps per copy). ``checkpoint``
@@ -236,12 +237,12 @@ class MultiSeedTrainer:
             the copy, and every copy keeps its weights from before that epoch.
         """
         epochs = check_int("epochs", epochs, 1)
-        train, test = self.engine.check_pair(train, test, self.batch_size)
+        train, held = self.engine.check_sets(train, {"val": val, "test": test}, self.batch_size)
         for t in self.trainers:  # every copy sees what the first copy's checks found
             t.engine.per_step, t.engine.n_classes = self.engine.per_step, self.engine.n_classes
             t.engine.loss = self.engine.loss
             t.history.chance = 1.0 / self.engine.n_classes
-        self.metric_names = self.engine.metric_names(test is not None)
+        self.metric_names = self.engine.metric_names(list(held))
         views = [_CopyView(self, k) for k in range(len(self.copies))]
         callbacks = [as_callbacks([], stop_at=stop_at, patience=patience, monitor=monitor,
                                   mode=mode, restore_best=restore_best) for _ in views]
@@ -249,14 +250,16 @@ class MultiSeedTrainer:
             self.stopped = [False] * len(self.copies)
         self._resumed = False
         train_data = self.engine.to_device(train)
-        test_data = None if test is None else self.engine.to_device(test)
+        held = {k: self.engine.to_device(d) for k, d in held.items()}
         self._stack()
         try:
-            if test_data is not None and not any(t.history.initial for t in self.trainers) \
+            if not any(t.history.initial for t in self.trainers) \
                     and all(t.epoch == 0 for t in self.trainers):
-                stats = self.engine.eval_fn(test_data)
-                for k, t in enumerate(self.trainers):
-                    t.history.initial = {f"test_{m}": float(v[k]) for m, (v, _) in stats.items()}
+                for name, data in held.items():
+                    stats = self.engine.eval_fn(data)
+                    for k, t in enumerate(self.trainers):
+                        t.history.initial.update({f"{name}_{m}": float(stats[m][0][k])
+                                                  for m in self.engine.stat_names()})
             for view, cbs in zip(views, callbacks):
                 view.trainer.history.stop_reason = ""
                 for cb in cbs:
@@ -265,7 +268,7 @@ class MultiSeedTrainer:
                 for _ in range(epochs):
                     if all(self.stopped):
                         break
-                    self._epoch(train_data, train.n_samples, test_data, views, callbacks)
+                    self._epoch(train_data, train.n_samples, held, views, callbacks)
                     if checkpoint is not None:
                         self.save(checkpoint)
                     bar.update(1)
@@ -276,7 +279,7 @@ class MultiSeedTrainer:
             self._unstack()
         return self.histories
 
-    def _epoch(self, train_data, n, test_data, views, callbacks):
+    def _epoch(self, train_data, n, held, views, callbacks):
         t0 = time.perf_counter()
         plans = [epoch_order(t.seed, t.epoch, n, self.batch_size) for t in self.trainers]
         orders = np.stack([p[0] for p in plans])
@@ -284,8 +287,7 @@ class MultiSeedTrainer:
         active = np.array([not s for s in self.stopped])
         lrs = [self.engine.current_lr(k) for k in range(len(self.copies))]
         before = [s.value for s in self.engine.train_states]
-        stats, finite, test_stats = self.engine.epoch_fn(train_data, orders, tails, test_data,
-                                                         active)
+        stats, finite, held_stats = self.engine.epoch_fn(train_data, orders, tails, held, active)
         finite = np.asarray(finite)
         for k in np.flatnonzero(active):
             if not finite[k].all():
@@ -299,8 +301,7 @@ class MultiSeedTrainer:
             trainer, view = self.trainers[k], views[k]
             pick = lambda tree: jax.tree.map(lambda a: np.asarray(a)[k], tree)
             record = {"epoch": trainer.epoch + 1,
-                      **self.engine.record(pick(stats),
-                                           None if test_stats is None else pick(test_stats)),
+                      **self.engine.record(pick(stats), pick(held_stats)),
                       "lr": lrs[k], "time": elapsed}
             trainer.epoch += 1
             trainer.history.records.append(record)

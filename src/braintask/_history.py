@@ -17,11 +17,14 @@ class History:
     Every value is a plain Python ``float`` (or ``int`` for ``epoch``). Each
     record holds ``epoch`` (1 for the first training epoch), ``train_loss`` and
     ``train_acc`` (means over the epoch's minibatches, measured before each
-    update, as a training loop sees them), ``test_loss`` and ``test_acc`` (the
-    held-out set after the epoch) and ``time`` (wall seconds of the epoch,
-    evaluation included), plus ``train_<m>``/``test_<m>`` for user metrics.
+    update, as a training loop sees them), ``val_*`` and ``test_*`` (the
+    validation and held-out sets after the epoch, when given), ``lr`` (the
+    learning rate used in the epoch) and ``time`` (wall seconds of the epoch,
+    evaluation included), plus ``train_<m>``/``val_<m>``/``test_<m>`` for user
+    metrics.
 
-    ``initial`` holds the held-out metrics of the untrained model (epoch 0).
+    ``initial`` holds the validation and held-out metrics of the untrained
+    model (epoch 0).
 
     Examples
     --------
@@ -149,11 +152,13 @@ class History:
         fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=figsize)
         for ax, kind, label in ((ax_loss, "loss", "cross-entropy loss"), (ax_acc, "acc", "accuracy")):
             ax.plot(epochs, self.column(f"train_{kind}"), marker=".", label="train")
-            if f"test_{kind}" in self.records[0]:
-                x, y = epochs, self.column(f"test_{kind}")
-                if f"test_{kind}" in self.initial:
-                    x, y = [0] + x, [self.initial[f"test_{kind}"]] + y
-                ax.plot(x, y, marker=".", label="held-out")
+            for prefix, name in (("val", "validation"), ("test", "held-out")):
+                if f"{prefix}_{kind}" not in self.records[0]:
+                    continue
+                x, y = epochs, self.column(f"{prefix}_{kind}")
+                if f"{prefix}_{kind}" in self.initial:
+                    x, y = [0] + x, [self.initial[f"{prefix}_{kind}"]] + y
+                ax.plot(x, y, marker=".", label=name)
             ax.set_xlabel("epoch")
             ax.set_ylabel(label)
             ax.grid(alpha=0.3)

@@ -181,14 +181,14 @@ class Trainer:
     compilations = property(lambda self: self.engine.compilations)
 
     # ------------------------------------------------------------------ one epoch
-    def _run_epoch(self, train_data, n: int, test_data):
-        """Train one epoch; return ``(stats, finite, test_stats)`` as arrays."""
+    def _run_epoch(self, train_data, n: int, held: dict):
+        """Train one epoch; return ``(stats, finite, held_stats)`` as arrays."""
         e = self.engine
         order, tail = epoch_order(self.seed, self.epoch, n, self.batch_size)
         tail = jnp.asarray(tail) if len(tail) and not self.drop_last else None
         self._n_steps = len(order) + (tail is not None)
         if self.mode == "fused":
-            return e.epoch_fn(train_data, jnp.asarray(order), tail, test_data, jnp.asarray(True))
+            return e.epoch_fn(train_data, jnp.asarray(order), tail, held, jnp.asarray(True))
         steps, ok = [], jnp.asarray(True)
         for index in list(order) + ([] if tail is None else [tail]):
             ok, out = e.step_fn(ok, e.take(train_data, jnp.asarray(index)))
@@ -196,42 +196,47 @@ class Trainer:
             if not bool(out[1]):
                 break
         stats, finite = jax.tree.map(lambda *a: jnp.stack(a), *steps)
-        test_stats = None if test_data is None or not bool(np.all(finite)) else e.eval_fn(test_data)
-        return stats, finite, test_stats
+        held_stats = {k: e.eval_fn(d) for k, d in held.items()} if bool(np.all(finite)) else {}
+        return stats, finite, held_stats
 
-    def _epoch_record(self, train_data, n: int, test_data) -> dict:
+    def _epoch_record(self, train_data, n: int, held: dict) -> dict:
         t0, lr = time.perf_counter(), self.engine.current_lr()
-        stats, finite, test_stats = self._run_epoch(train_data, n, test_data)
+        stats, finite, held_stats = self._run_epoch(train_data, n, held)
         finite = np.asarray(finite)
         if not finite.all():
             raise diverged(finite, self.epoch + 1, self.history, self._n_steps)
-        record = {"epoch": self.epoch + 1, **self.engine.record(stats, test_stats), "lr": lr}
+        record = {"epoch": self.epoch + 1, **self.engine.record(stats, held_stats), "lr": lr}
         record["time"] = time.perf_counter() - t0
         return record
 
     # ------------------------------------------------------------------ training
-    def fit(self, train, test=None, *, epochs: int, stop_at: Mapping[str, float] | None = None,
+    def fit(self, train, test=None, *, epochs: int, val=None,
+            stop_at: Mapping[str, float] | None = None,
             patience: int | None = None, monitor: str | None = None, mode: str | None = None,
             restore_best: bool = True, checkpoint=None, callbacks=()) -> History:
-        """Train for ``epochs`` more epochs, evaluating ``test`` after each.
+        """Train for ``epochs`` more epochs, evaluating ``val`` and ``test`` after each.
 
         Parameters
         ----------
         train, test : TaskDataset or tuple
             A dataset, or an ``(inputs, targets)`` pair: batch-major ``(N, T, F)``
             inputs and ``(N,)`` (or ``(N, T)``) integer labels. ``test`` may be
-            None. Its metrics are recorded as ``test_*``; for early stopping or
-            any choice, pass a validation split carved from the training data.
+            None; its metrics are recorded as ``test_*``.
         epochs : int
             Epochs to run in this call, >= 1. A later call (or one after
             :meth:`load`) continues the epoch count and the History.
+        val : TaskDataset or tuple, optional
+            A validation set carved from the training data (e.g.
+            ``fit_set, val = train.split(0.8)``), recorded as ``val_*`` and
+            watched by default by early stopping and ``ReduceLROnPlateau``:
+            choose on it, report on ``test``.
         stop_at : dict, optional
             Shortcut for ``StopAt(stop_at)``: stop once every listed metric
             reaches its target, e.g. ``{"test_acc": 1.0}``.
         patience, monitor, mode, restore_best
             Shortcut for ``EarlyStopping(monitor, mode=mode, patience=patience,
-            restore_best=restore_best)``. ``monitor`` (default ``test_loss``,
-            or ``train_loss`` without ``test``) is also the metric that a
+            restore_best=restore_best)``. ``monitor`` (default ``val_loss``,
+            else ``test_loss``, else ``train_loss``) is also the metric that a
             ``ReduceLROnPlateau`` schedule watches.
         checkpoint : str or path, optional
             Shortcut for ``Checkpoint(checkpoint)``: save after every epoch,
@@ -254,18 +259,18 @@ class Trainer:
             last finite ones.
         """
         epochs = check_int("epochs", epochs, 1)
-        train, test = self.engine.check_pair(train, test, self.batch_size)
+        train, held = self.engine.check_sets(train, {"val": val, "test": test}, self.batch_size)
         callbacks = as_callbacks(callbacks, stop_at=stop_at, patience=patience, monitor=monitor,
                                  mode=mode, restore_best=restore_best, checkpoint=checkpoint)
-        self.metric_names = self.engine.metric_names(test is not None)
+        self.metric_names = self.engine.metric_names(list(held))
         train_data = self.engine.to_device(train)
-        test_data = None if test is None else self.engine.to_device(test)
-        self._start(test_data)
+        held = {k: self.engine.to_device(d) for k, d in held.items()}
+        self._start(held)
         for cb in callbacks:
             cb.on_fit_start(self)
         with progress_bar(self.progress, epochs, "epochs") as bar:
             for _ in range(epochs):
-                record = self._epoch_record(train_data, train.n_samples, test_data)
+                record = self._epoch_record(train_data, train.n_samples, held)
                 self.epoch += 1
                 self.history.records.append(record)
                 bar.update(1)
@@ -279,16 +284,17 @@ class Trainer:
             cb.on_fit_end(self)
         return self.history
 
-    def _start(self, test_data) -> None:
+    def _start(self, held: dict) -> None:
         """Per fit: chance level, brainstate's RNG (first fit), the untrained held-out metrics."""
         self.stop_training = False
         self.history.stop_reason = ""
         self.history.chance = 1.0 / self.engine.n_classes
         if self.epoch == 0 and not self.history.initial:
             brainstate.random.seed(self.seed)
-            if test_data is not None:
-                stats = self.engine.eval_fn(test_data)
-                self.history.initial = {f"test_{k}": float(v) for k, (v, _) in stats.items()}
+            for name, data in held.items():
+                stats = self.engine.eval_fn(data)
+                self.history.initial.update(
+                    {f"{name}_{k}": float(stats[k][0]) for k in self.engine.stat_names()})
 
     def evaluate(self, data) -> dict:
         """Loss and metrics of the current model on a dataset, in one pass.
@@ -301,7 +307,7 @@ class Trainer:
         """
         data = self.engine.check_data(data, "data")
         stats = self.engine.eval_fn(self.engine.to_device(data))
-        return {k: float(v) for k, (v, _) in stats.items()}
+        return {k: float(stats[k][0]) for k in self.engine.stat_names()}
 
     def predict(self, inputs) -> np.ndarray:
         """Logits of the current model for batch-major ``(N, T, F)`` inputs.
