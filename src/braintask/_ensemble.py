@@ -279,6 +279,22 @@ class MultiSeedTrainer:
             self._unstack()
         return self.histories
 
+    def evaluate(self, data) -> list[dict]:
+        """Loss and metrics of every copy on a dataset, in one compiled pass.
+
+        Returns one ``{"loss": ..., "acc": ...}`` dict per copy, in the order
+        of :attr:`copies`: e.g. score the test set once, after choosing on
+        the validation set.
+        """
+        data = self.engine.check_data(data, "data")
+        self._stack()
+        try:
+            stats = self.engine.eval_fn(self.engine.to_device(data))
+        finally:
+            self._unstack()
+        return [{m: float(stats[m][0][k]) for m in self.engine.stat_names()}
+                for k in range(len(self.copies))]
+
     def _epoch(self, train_data, n, held, views, callbacks):
         t0 = time.perf_counter()
         plans = [epoch_order(t.seed, t.epoch, n, self.batch_size) for t in self.trainers]
