@@ -95,3 +95,17 @@ def site(session):
     session.install("playwright")  # the check's only extra; it uses the system Chromium
     sphinx(session, "html", BUILD / "html")
     session.run("python", "docs/site_check.py", "docs/_build/html", "--chromium", str(chromium))
+
+
+@nox.session(python=PYTHON)
+def package(session):
+    """Build the sdist and the wheel, check their metadata (`twine check --strict`) and
+    what they ship: LICENSE and py.typed in, CI files and build outputs out."""
+    groups = nox.project.dependency_groups(nox.project.load_toml("pyproject.toml"), "package")
+    session.install(*groups)
+    out = Path(session.create_tmp()) / "dist"
+    shutil.rmtree(out, ignore_errors=True)
+    session.run("python", "-m", "build", "--outdir", str(out), ".")
+    dists = sorted(str(p) for p in out.iterdir())
+    session.run("twine", "check", "--strict", *dists)
+    session.run("python", "tests/check_dists.py", *dists)
