@@ -18,6 +18,7 @@ extensions = [
     "sphinx.ext.napoleon",
     "sphinx_copybutton",
     "claims_report",
+    "reader_copies",
 ]
 
 # Notebooks run on every build; a failing cell fails the build.

@@ -1,13 +1,10 @@
-"""Sphinx glue for the tutorials: the claims report table and notebook downloads.
-
-- ``.. claims-report::`` (``{claims-report}`` in MyST) becomes a table of every
-  claim of every executed tutorial: bound, value measured in this build, status.
-  It is filled in after all notebooks have run, and rebuilt on every build.
-- Every page under ``tutorials/`` gets a link to its executed notebook, which is
-  copied next to the HTML page.
+"""The claims report: ``.. claims-report::`` (``{claims-report}`` in MyST) becomes a
+table of every claim of every executed page (bound, value measured in this build,
+status), in the order of the site's table of contents. It is filled in after all
+notebooks have run, and rebuilt on every build. The table scrolls sideways inside
+its own box on narrow screens.
 """
 
-import shutil
 from pathlib import Path
 
 from docutils import nodes
@@ -58,15 +55,34 @@ def _table(results) -> nodes.table:
     return table
 
 
+def site_order(env, root: str) -> list[str]:
+    """Documents in the order the table of contents lists them (depth first)."""
+    order: list[str] = []
+
+    def walk(doc):
+        if doc in order:
+            return
+        order.append(doc)
+        for child in env.toctree_includes.get(doc, []):
+            walk(child)
+
+    walk(root)
+    return order
+
+
 def fill_report(app, doctree, docname):
     placeholders = list(doctree.findall(claims_placeholder))
     if not placeholders:
         return
-    results = check_folder(_executed_folder(app))
+    order = site_order(app.env, app.config.root_doc)
+    results = sorted(check_folder(_executed_folder(app)),
+                     key=lambda r: order.index(r.page) if r.page in order else len(order))
     n_pass = sum(r.status == "pass" for r in results)
     summary = nodes.paragraph(text=f"{n_pass} of {len(results)} claims hold in this build.")
     for node in placeholders:
-        node.replace_self([summary.deepcopy(), _table(results)] if results else
+        box = nodes.container(classes=["table-scroll"])
+        box += _table(results)
+        node.replace_self([summary.deepcopy(), box] if results else
                           [nodes.paragraph(text="No tutorial declared a claim in this build.")])
 
 
@@ -75,37 +91,9 @@ def always_rebuild_report(app, env, added, changed, removed):
     return [REPORT_DOC] if REPORT_DOC in env.found_docs else []
 
 
-def add_download_link(app, doctree):
-    docname = app.env.docname
-    if not docname.startswith("tutorials/"):
-        return
-    name = docname.split("/")[-1]
-    link = nodes.raw(
-        "",
-        f'<p class="nb-download"><a href="{name}.ipynb" download>'
-        f"Download this tutorial as a Jupyter notebook ({name}.ipynb)</a></p>",
-        format="html",
-    )
-    section = next(iter(doctree.findall(nodes.section)), None)
-    if section is not None:
-        section.insert(1, link)
-
-
-def copy_notebooks(app, exception):
-    if exception is not None or app.builder.format != "html":
-        return
-    source = _executed_folder(app) / "tutorials"
-    target = Path(app.outdir) / "tutorials"
-    for ipynb in source.glob("*.ipynb"):
-        target.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ipynb, target / ipynb.name)
-
-
 def setup(app):
     app.add_node(claims_placeholder)
     app.add_directive("claims-report", ClaimsReport)
     app.connect("doctree-resolved", fill_report)
     app.connect("env-get-outdated", always_rebuild_report)
-    app.connect("doctree-read", add_download_link)
-    app.connect("build-finished", copy_notebooks)
     return {"parallel_read_safe": False, "parallel_write_safe": True}
