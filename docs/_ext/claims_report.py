@@ -28,30 +28,38 @@ def _executed_folder(app) -> Path:
     return Path(app.outdir).parent / "jupyter_execute"
 
 
+COLUMNS = ["claim", "bound", "measured", "seeds holding", "status"]
+
+
 def _table(results) -> nodes.table:
-    headers = ["page", "claim", "meaning", "bound", "measured", "seeds holding", "status"]
+    """One page's claims: the claim (its key, then what it means), bound, value, status.
+    Every cell carries its column's name as a class, so that on a narrow screen the CSS
+    can show each row as a block of labelled lines."""
     table = nodes.table(classes=["claims"])
-    group = nodes.tgroup(cols=len(headers))
+    group = nodes.tgroup(cols=len(COLUMNS))
     table += group
-    group.extend(nodes.colspec(colwidth=w) for w in (14, 16, 36, 10, 9, 9, 7))
+    group.extend(nodes.colspec(colwidth=w) for w in (52, 13, 11, 14, 8))
     head, body = nodes.thead(), nodes.tbody()
     group += head
     group += body
 
     def row(cells, status=None):
         tr = nodes.row()
-        for i, text in enumerate(cells):
-            entry = nodes.entry()
-            if status and i == len(cells) - 1:
+        for name, content in zip(COLUMNS, cells):
+            entry = nodes.entry(classes=["col-" + name.split()[0]])
+            if status and name == "status":
                 entry["classes"].append(f"claim-{status.lower()}")
-            entry += nodes.paragraph(text=text)
+            entry += content if isinstance(content, nodes.Node) else nodes.paragraph(text=content)
             tr += entry
         return tr
 
-    head += row(headers)
+    head += row(COLUMNS)
     for r in results:
         measured = "never glued" if r.measured is None else f"{r.measured:.4g}"
-        body += row([r.page, r.key, r.meaning, r.bound, measured, r.seeds or "-", r.status], r.status)
+        claim = nodes.paragraph()
+        claim += nodes.literal(text=r.key)
+        claim += nodes.Text(f": {r.meaning}" if r.meaning else "")
+        body += row([claim, r.bound, measured, r.seeds or "-", r.status], r.status)
     return table
 
 
@@ -78,12 +86,22 @@ def fill_report(app, doctree, docname):
     results = sorted(check_folder(_executed_folder(app)),
                      key=lambda r: order.index(r.page) if r.page in order else len(order))
     n_pass = sum(r.status == "pass" for r in results)
-    summary = nodes.paragraph(text=f"{n_pass} of {len(results)} claims hold in this build.")
-    for node in placeholders:
+    content: list[nodes.Node] = [
+        nodes.paragraph(text=f"{n_pass} of {len(results)} claims hold in this build.")]
+    pages = list(dict.fromkeys(r.page for r in results))  # in site order
+    for page in pages:
+        title = app.env.titles[page].astext() if page in app.env.titles else page
+        heading = nodes.paragraph(classes=["claims-page"])
+        link = nodes.reference(text=title, internal=True,
+                               refuri=app.builder.get_relative_uri(docname, page))
+        heading += nodes.strong("", "", link)
         box = nodes.container(classes=["table-scroll"])
-        box += _table(results)
-        node.replace_self([summary.deepcopy(), box] if results else
-                          [nodes.paragraph(text="No tutorial declared a claim in this build.")])
+        box += _table([r for r in results if r.page == page])
+        content += [heading, box]
+    if not results:
+        content = [nodes.paragraph(text="No page declared a claim in this build.")]
+    for node in placeholders:
+        node.replace_self([n.deepcopy() for n in content])
 
 
 def always_rebuild_report(app, env, added, changed, removed):

@@ -92,8 +92,8 @@ def reader_notebook(notebook: dict, glued: dict) -> dict:
 
 
 def reader_script(notebook: dict, title: str, page: str) -> str:
-    head = (f'"""{title}\n\nThe code of {page}.html from the braintask documentation, '
-            'cell by cell.\nNeeds braintask and matplotlib."""\n')
+    head = (f'"""{title}\n\nThe code of the page {page}.html of the braintask documentation,\n'
+            'cell by cell. Needs braintask and matplotlib."""\n')
     return head + "".join(f"\n\n# %% cell {i}\n{code}\n"
                           for i, code in enumerate(shown_code(notebook), 1))
 
