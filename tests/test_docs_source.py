@@ -13,6 +13,8 @@ import braintask
 ROOT = Path(__file__).parents[1]
 DOCS = ROOT / "docs"
 sys.path.insert(0, str(DOCS))
+sys.path.insert(0, str(DOCS / "_ext"))
+from reader_copies import fill_glue, reader_notebook, reader_script  # noqa: E402
 from site_check import MAX_CODE_LINE as MAX_LINE, WIDE_LINES_ALLOWED  # noqa: E402
 
 PAGES = sorted(p for p in DOCS.rglob("*.md") if "_build" not in p.parts)
@@ -119,3 +121,24 @@ def test_history_plot_ticks_whole_epochs():
             assert ticks and all(float(t).is_integer() for t in ticks), ticks
     finally:
         plt.close(fig)
+
+
+def test_reader_copies_drop_hidden_cells_and_fill_in_glue():
+    notebook = {"nbformat": 4, "nbformat_minor": 5, "metadata": {"claims": []}, "cells": [
+        {"cell_type": "markdown", "metadata": {}, "source": "# Title"},
+        {"cell_type": "code", "metadata": {}, "source": "x = 0.123456", "outputs": []},
+        {"cell_type": "code", "metadata": {"tags": ["remove-cell"]},
+         "source": "from myst_nb import glue\nglue('x', x, display=False)", "outputs": []},
+        {"cell_type": "markdown", "metadata": {},
+         "source": "x is {glue:text}`x:.1%`, {glue:md}`word`, {glue:text}`unknown`."},
+    ]}
+    glued = {"x": {"data": {"text/plain": "0.123456"}},
+             "word": {"data": {"text/markdown": "**once**", "text/plain": "<Markdown>"}}}
+    reader = reader_notebook(notebook, glued)
+    assert [c["source"] for c in reader["cells"]] == [
+        "# Title", "x = 0.123456", "x is 12.3%, **once**, {glue:text}`unknown`."]
+    assert "claims" not in reader["metadata"] and reader["metadata"]["kernelspec"]["name"] == "python3"
+    script = reader_script(notebook, "Title", "page")
+    assert "x = 0.123456" in script and "myst_nb" not in script
+    compile(script, "page.py", "exec")
+    assert fill_glue("```{glue:md} word\n:format: myst\n```", glued) == "**once**"

@@ -20,8 +20,6 @@ import json
 import re
 from pathlib import Path
 
-from docutils import nodes
-
 HIDDEN_TAGS = {"remove-cell"}
 GLUE_ROLE = re.compile(r"\{glue(?::text|:md|:any)?\}`([\w.-]+)(?::([^`]*))?`")
 GLUE_BLOCK = re.compile(r"```\{glue(?::md|:figure|:math)?\}\s+([\w.-]+)\n(?::[^\n]*\n)*```", re.M)
@@ -124,6 +122,8 @@ def notebook_pages(app) -> list[tuple[str, Path]]:
 
 
 def add_download_links(app, doctree):
+    from docutils import nodes  # here, so that the functions above need only the stdlib
+
     docname = app.env.docname
     is_notebook = any("cell" in n["classes"] for n in doctree.findall(nodes.container))
     if docname in PAGES_WITHOUT_DOWNLOADS or not is_notebook:
