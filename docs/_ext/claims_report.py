@@ -91,6 +91,8 @@ def fill_report(app, doctree, docname):
     pages = list(dict.fromkeys(r.page for r in results))  # in site order
     for page in pages:
         title = app.env.titles[page].astext() if page in app.env.titles else page
+        if page == app.config.root_doc:
+            title = "Front page: the quickstart"
         heading = nodes.paragraph(classes=["claims-page"])
         link = nodes.reference(text=title, internal=True,
                                refuri=app.builder.get_relative_uri(docname, page))
