@@ -131,7 +131,7 @@ class History:
         pairs += [(self.initial[k], other.initial.get(k, math.nan)) for k in self.initial]
         return all(math.isclose(a, b, rel_tol=rtol, abs_tol=atol) for a, b in pairs)
 
-    def plot(self, *, chance: float | None = None, figsize=(10, 3.6)):
+    def plot(self, *, chance: float | None = None, figsize=(8, 3.2)):
         """Draw loss and accuracy per epoch, train and held-out, with chance marked.
 
         Parameters
@@ -144,6 +144,7 @@ class History:
         matplotlib.figure.Figure
         """
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
 
         if not self.records:
             raise ValueError("History is empty: nothing to plot.")
@@ -160,6 +161,7 @@ class History:
                     x, y = [0] + x, [self.initial[f"{prefix}_{kind}"]] + y
                 ax.plot(x, y, marker=".", label=name)
             ax.set_xlabel("epoch")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
             ax.set_ylabel(label)
             ax.grid(alpha=0.3)
         if chance is not None:
