@@ -131,13 +131,19 @@ class History:
         pairs += [(self.initial[k], other.initial.get(k, math.nan)) for k in self.initial]
         return all(math.isclose(a, b, rel_tol=rtol, abs_tol=atol) for a, b in pairs)
 
-    def plot(self, *, chance: float | None = None, figsize=(8, 3.2)):
-        """Draw loss and accuracy per epoch, train and held-out, with chance marked.
+    def plot(self, *, chance: float | None = None, chance_label: str = "chance",
+             figsize=(8, 3.2)):
+        """Draw loss and accuracy per epoch, train, validation and held-out, with a
+        baseline marked.
 
         Parameters
         ----------
         chance : float, optional
-            Accuracy of guessing; defaults to ``1 / n_classes`` as the Trainer saw it.
+            The accuracy line to beat; defaults to ``1 / n_classes`` as the
+            Trainer saw it. Pass a split's majority baseline
+            (``test.majority_rate``) when the classes are not balanced.
+        chance_label : str
+            Its name in the legend.
 
         Returns
         -------
@@ -165,7 +171,8 @@ class History:
             ax.set_ylabel(label)
             ax.grid(alpha=0.3)
         if chance is not None:
-            ax_acc.axhline(chance, color="grey", ls="--", lw=1, label=f"chance ({chance:.2f})")
+            ax_acc.axhline(chance, color="grey", ls="--", lw=1,
+                           label=f"{chance_label} ({chance:.2f})")
             ax_acc.set_ylim(min(chance, min(self.column("train_acc"))) - 0.05, 1.02)
         ax_loss.set_title("Loss")
         ax_acc.set_title("Accuracy")
