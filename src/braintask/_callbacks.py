@@ -4,8 +4,9 @@ A callback sees the trainer (a :class:`braintask.Trainer`, or one copy of a
 :class:`braintask.MultiSeedTrainer`) and the epoch's record. It may set
 ``trainer.stop_training = True`` to end the fit after this epoch. Built in:
 :class:`EarlyStopping`, :class:`StopAt`, :class:`Checkpoint`,
-:class:`LearningRateScheduler` (added automatically), :class:`CSVLogger` and
-:class:`JSONLinesLogger`.
+:class:`LearningRateScheduler` (added automatically), :class:`CSVLogger`,
+:class:`JSONLinesLogger` and :class:`BraintoolsLogger` (any ``braintools.trainer``
+logger: TensorBoard, CSV, W&B, MLflow, ...).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from typing import Mapping
 from ._checks import check_choice, check_int, is_better, resolve_mode
 
 __all__ = ["Callback", "EarlyStopping", "StopAt", "Checkpoint", "LearningRateScheduler",
-           "CSVLogger", "JSONLinesLogger", "FunctionCallback", "as_callbacks"]
+           "CSVLogger", "JSONLinesLogger", "BraintoolsLogger", "FunctionCallback",
+           "as_callbacks"]
 
 
 class Callback:
@@ -269,6 +271,40 @@ class JSONLinesLogger(_FileLogger):
     def _format(self, records, header=True) -> str:
         return "".join(json.dumps({k: (None if isinstance(v, float) and math.isnan(v) else v)
                                    for k, v in r.items()}) + "\n" for r in records)
+
+
+class BraintoolsLogger(Callback):
+    """Send every epoch's record to a ``braintools.trainer`` logger.
+
+    Any of braintools' loggers works (``CSVLogger``, ``TensorBoardLogger``,
+    ``WandBLogger``, ``MLFlowLogger``, ``CompositeLogger``, ...): the record's
+    metrics go to ``log_metrics`` with the epoch as the step, the trainer's
+    batch size and seed to ``log_hyperparams`` at the start, and
+    ``finalize("success")`` is called at the end of the fit.
+
+    Examples
+    --------
+    >>> import braintask, braintools
+    >>> log = braintask.BraintoolsLogger(braintools.trainer.CSVLogger("logs"))
+    """
+
+    def __init__(self, logger):
+        if not hasattr(logger, "log_metrics") or not hasattr(logger, "finalize"):
+            raise TypeError(f"logger must be a braintools.trainer logger (with log_metrics "
+                            f"and finalize), got {type(logger).__name__}.")
+        self.logger = logger
+
+    def on_fit_start(self, trainer):
+        params = {k: getattr(trainer, k) for k in ("batch_size", "seed") if hasattr(trainer, k)}
+        if params and hasattr(self.logger, "log_hyperparams"):
+            self.logger.log_hyperparams(params)
+
+    def on_epoch_end(self, trainer, record):
+        self.logger.log_metrics({k: v for k, v in record.items() if k != "epoch"},
+                                step=record["epoch"])
+
+    def on_fit_end(self, trainer):
+        self.logger.finalize("success")
 
 
 class FunctionCallback(Callback):
