@@ -102,10 +102,11 @@ def check_notebook(ipynb: Path, root: Path) -> list[Result]:
                 status, seeds = "MISSING", "never glued"
             else:
                 n_ok = sum(_holds(v, lo, hi) for v in values)
-                seeds = f"{n_ok}/{len(values)} (need {rate:.0%})"
+                need = math.ceil(rate * len(values) - 1e-9)
+                seeds = f"{n_ok}/{len(values)} (need {need})"
                 if not key:
                     value = n_ok / len(values)
-                if n_ok < rate * len(values) and status == "pass":
+                if n_ok < need and status == "pass":
                     status = "FAIL"
         results.append(Result(page, key or seeds_key, _bound_text(claim), value, status,
                               claim.get("meaning", ""), seeds))

@@ -67,16 +67,16 @@ def test_nan_never_passes(tmp_path):
 def test_per_seed_rates_are_counted_and_can_be_required(capsys):
     results = {r.key: r for r in check_claims.check_folder(FIXTURES / "seeds")}
     # no rate stated: every seed must hold, and 3/4 is not every seed
-    assert results["final_test_acc"].seeds == "3/4 (need 100%)"
+    assert results["final_test_acc"].seeds == "3/4 (need 4)"
     assert results["final_test_acc"].status == "FAIL"
-    assert results["first_perfect_epoch"].seeds == "3/4 (need 75%)"
+    assert results["first_perfect_epoch"].seeds == "3/4 (need 3)"
     assert results["first_perfect_epoch"].status == "pass"
     assert check_claims.main([str(FIXTURES / "seeds")]) == 1
     out = capsys.readouterr().out
-    assert re.search(r"final_test_acc\s+>= 0\.98\s+1\s+3/4 \(need 100%\)\s+FAIL", out)
+    assert re.search(r"final_test_acc\s+>= 0\.98\s+1\s+3/4 \(need 4\)\s+FAIL", out)
 
     low = check_claims.check_folder(FIXTURES / "seeds_low")[0]
-    assert (low.seeds, low.status) == ("2/4 (need 75%)", "FAIL")
+    assert (low.seeds, low.status) == ("2/4 (need 3)", "FAIL")
     missing = check_claims.check_folder(FIXTURES / "seeds_missing")[0]
     assert missing.status == "MISSING"
     assert check_claims.main([str(FIXTURES / "seeds_missing")]) == 1

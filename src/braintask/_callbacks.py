@@ -37,13 +37,13 @@ class Callback:
     """
 
     def on_fit_start(self, trainer) -> None:
-        """Before the first epoch of :meth:`fit` (``trainer.metric_names`` is set)."""
+        """Before the first epoch of ``fit`` (``trainer.metric_names`` is set)."""
 
     def on_epoch_end(self, trainer, record: dict) -> None:
         """After each epoch, once ``record`` is in ``trainer.history``."""
 
     def on_fit_end(self, trainer) -> None:
-        """After the last epoch of :meth:`fit` (not after an exception)."""
+        """After the last epoch of ``fit`` (not after an exception)."""
 
 
 def _check_monitor(trainer, monitor: str | None) -> str:
@@ -65,8 +65,8 @@ class EarlyStopping(Callback):
         set, else ``"test_loss"``, else ``"train_loss"``. Stop on a validation
         split carved from the training data (``fit(train, test, val=...)``),
         not on the test set you report.
-    mode : {"min", "max"}, optional
-        Whether lower or higher is better; default from the name
+    mode : str, optional
+        ``"min"`` if lower is better, ``"max"`` if higher is; default from the name
         (:func:`braintask.default_mode`).
     patience : int
         Epochs without improvement before stopping, >= 1.
@@ -156,8 +156,9 @@ class Checkpoint(Callback):
         The file, rewritten atomically (a crash mid-save keeps the previous one).
     every : int
         With ``keep="last"``, save every ``every`` epochs.
-    keep : {"last", "best"}
-        The latest state, or the state of the best epoch by ``monitor``.
+    keep : str
+        ``"last"``: the latest state; ``"best"``: the state of the best epoch by
+        ``monitor``.
     monitor, mode
         For ``keep="best"``, as in :class:`EarlyStopping`.
     """

@@ -130,9 +130,9 @@ class TaskDataset:
 
     @property
     def majority_rate(self) -> float:
-        """Accuracy of always answering the most common label: the baseline any
-        accuracy on this set must beat. For per-step targets it is taken over the
-        decision steps (the steps ``decision_acc`` scores).
+        """The accuracy of always giving the most common label, which any accuracy
+        on this set must beat. For per-step targets it is taken over the decision
+        steps (the steps ``decision_acc`` scores).
 
         Examples
         --------

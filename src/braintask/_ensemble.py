@@ -108,8 +108,9 @@ class MultiSeedTrainer:
         As for :class:`Trainer`.
     progress : bool or None
         tqdm bar over epochs; None shows it only on a terminal.
-    devices : "all" or list of jax.Device, optional
-        Spread the copies over devices (the copy axis is sharded); the number of
+    devices : str or list of jax.Device, optional
+        ``"all"`` or a list: spread the copies over these devices (the copy
+        axis is sharded); the number of
         copies must be a multiple of the number of devices.
 
     Attributes

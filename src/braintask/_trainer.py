@@ -124,17 +124,19 @@ class Trainer:
         Extra ``metric(logits, labels) -> scalar`` means to track
         (``metric(logits, labels, mask)`` per step); accuracy (``acc``) is
         always tracked, and ``decision_acc`` for per-step targets.
-    mode : {"fused", "step"}
-        One compiled loop per epoch (default), or one compiled call per minibatch.
+    mode : str
+        ``"fused"``: one compiled loop per epoch (default); ``"step"``: one
+        compiled call per minibatch.
     drop_last : bool
         If True (default), trials left over after the last full minibatch wait
         for another epoch's shuffle; if False they form one smaller last
         minibatch (inside the same compiled epoch).
     progress : bool or None
         A tqdm bar over epochs; None (default) shows it only on a terminal.
-    devices : "all" or list of jax.Device, optional
+    devices : str or list of jax.Device, optional
         Data-parallel training: each minibatch is split along its batch axis over
-        a ``jax.sharding.Mesh``; weights and optimizer state are replicated and
+        a ``jax.sharding.Mesh`` (``"all"``: every device JAX sees); weights and
+        optimizer state are replicated and
         XLA inserts the gradient all-reduce. ``batch_size`` must be a multiple
         of the number of devices.
 
