@@ -190,7 +190,8 @@ class Checkpoint(Callback):
 class LearningRateScheduler(Callback):
     """Step the optimizer's braintools scheduler once per epoch.
 
-    Added by :meth:`Trainer.fit` automatically; pass one yourself to choose
+    Added by :meth:`Trainer.fit` automatically when the optimizer's rate can
+    change (a scheduler other than a constant rate); pass one yourself to choose
     the metric that ``ReduceLROnPlateau`` watches (default ``val_loss``, else
     ``test_loss``, else ``train_loss``). Each record's ``lr`` is the rate
     used during that epoch.

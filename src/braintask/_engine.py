@@ -378,6 +378,17 @@ class Engine:
                 return _shortest(np.ravel(np.asarray(values[0]))[copy])
         return _shortest(np.ravel(np.asarray(self.optimizer.current_lr))[copy])
 
+    @property
+    def has_schedule(self) -> bool:
+        """Whether the learning rate can change from epoch to epoch (a constant rate,
+        braintools' ``ConstantLR`` with factor 1, needs no stepping)."""
+        scheduler = self.scheduler
+        if scheduler is None:
+            return False
+        constant = type(scheduler).__name__ == "ConstantLR" and (
+            getattr(scheduler, "factor", 1.0) == 1.0 or getattr(scheduler, "total_iters", 0) == 0)
+        return not constant
+
     def step_schedule(self, metric: float | None = None) -> None:
         """Advance the learning-rate schedule by one epoch (``ReduceLROnPlateau``
         gets ``metric``), keeping every state's dtype so no program re-traces."""
@@ -385,12 +396,12 @@ class Engine:
         if scheduler is None:
             return
         before = {id(s): jax.tree.map(lambda v: jnp.asarray(v).dtype, s.value)
-                  for s in self.opt_states}
+                  for s in self.schedule_states}
         if _takes_metric(scheduler):
             scheduler.step(metric)
         else:
             scheduler.step()
-        for s in self.opt_states:
+        for s in self.schedule_states:
             dtypes = before[id(s)]
             try:
                 s.value = jax.tree.map(lambda v, d: jnp.asarray(v, dtype=d), s.value, dtypes)

@@ -246,7 +246,8 @@ class MultiSeedTrainer:
         self.metric_names = self.engine.metric_names(list(held))
         views = [_CopyView(self, k) for k in range(len(self.copies))]
         callbacks = [as_callbacks([], stop_at=stop_at, patience=patience, monitor=monitor,
-                                  mode=mode, restore_best=restore_best) for _ in views]
+                                  mode=mode, restore_best=restore_best,
+                                  schedule=t.engine.has_schedule) for t in self.trainers]
         if not self._resumed:
             self.stopped = [False] * len(self.copies)
         self._resumed = False

@@ -263,7 +263,8 @@ class Trainer:
         epochs = check_int("epochs", epochs, 1)
         train, held = self.engine.check_sets(train, {"val": val, "test": test}, self.batch_size)
         callbacks = as_callbacks(callbacks, stop_at=stop_at, patience=patience, monitor=monitor,
-                                 mode=mode, restore_best=restore_best, checkpoint=checkpoint)
+                                 mode=mode, restore_best=restore_best, checkpoint=checkpoint,
+                                 schedule=self.engine.has_schedule)
         self.metric_names = self.engine.metric_names(list(held))
         train_data = self.engine.to_device(train)
         held = {k: self.engine.to_device(d) for k, d in held.items()}
