@@ -255,10 +255,14 @@ class MultiSeedTrainer:
         held = {k: self.engine.to_device(d) for k, d in held.items()}
         self._stack()
         try:
-            if not any(t.history.initial for t in self.trainers) \
+            if held and not any(t.history.initial for t in self.trainers) \
                     and all(t.epoch == 0 for t in self.trainers):
-                for name, data in held.items():
-                    stats = self.engine.eval_fn(data)
+                # the epoch program with every copy inactive evaluates the untrained
+                # copies: no second program to compile
+                orders, tails = self._plans(train.n_samples)
+                inactive = np.zeros(len(self.copies), bool)
+                held_stats = self.engine.epoch_fn(train_data, orders, tails, held, inactive)[2]
+                for name, stats in held_stats.items():
                     for k, t in enumerate(self.trainers):
                         t.history.initial.update({f"{name}_{m}": float(stats[m][0][k])
                                                   for m in self.engine.stat_names()})
@@ -297,11 +301,16 @@ class MultiSeedTrainer:
         return [{m: float(stats[m][0][k]) for m in self.engine.stat_names()}
                 for k in range(len(self.copies))]
 
-    def _epoch(self, train_data, n, held, views, callbacks):
-        t0 = time.perf_counter()
+    def _plans(self, n: int):
+        """Every copy's shuffle for its next epoch: orders (K, n_batches, B) and tails."""
         plans = [epoch_order(t.seed, t.epoch, n, self.batch_size) for t in self.trainers]
         orders = np.stack([p[0] for p in plans])
         tails = None if self.drop_last or not len(plans[0][1]) else np.stack([p[1] for p in plans])
+        return orders, tails
+
+    def _epoch(self, train_data, n, held, views, callbacks):
+        t0 = time.perf_counter()
+        orders, tails = self._plans(n)
         active = np.array([not s for s in self.stopped])
         lrs = [self.engine.current_lr(k) for k in range(len(self.copies))]
         before = [s.value for s in self.engine.train_states]

@@ -183,14 +183,16 @@ class Trainer:
     compilations = property(lambda self: self.engine.compilations)
 
     # ------------------------------------------------------------------ one epoch
-    def _run_epoch(self, train_data, n: int, held: dict):
-        """Train one epoch; return ``(stats, finite, held_stats)`` as arrays."""
+    def _run_epoch(self, train_data, n: int, held: dict, update: bool = True):
+        """Train one epoch; return ``(stats, finite, held_stats)`` as arrays. With
+        ``update=False`` (fused mode) the epoch's updates are all discarded: the
+        held-out metrics are those of the current weights, from the same program."""
         e = self.engine
         order, tail = epoch_order(self.seed, self.epoch, n, self.batch_size)
         tail = jnp.asarray(tail) if len(tail) and not self.drop_last else None
         self._n_steps = len(order) + (tail is not None)
         if self.mode == "fused":
-            return e.epoch_fn(train_data, jnp.asarray(order), tail, held, jnp.asarray(True))
+            return e.epoch_fn(train_data, jnp.asarray(order), tail, held, jnp.asarray(update))
         steps, ok = [], jnp.asarray(True)
         for index in list(order) + ([] if tail is None else [tail]):
             ok, out = e.step_fn(ok, e.take(train_data, jnp.asarray(index)))
@@ -268,7 +270,7 @@ class Trainer:
         self.metric_names = self.engine.metric_names(list(held))
         train_data = self.engine.to_device(train)
         held = {k: self.engine.to_device(d) for k, d in held.items()}
-        self._start(held)
+        self._start(train_data, train.n_samples, held)
         for cb in callbacks:
             cb.on_fit_start(self)
         with progress_bar(self.progress, epochs, "epochs") as bar:
@@ -287,15 +289,24 @@ class Trainer:
             cb.on_fit_end(self)
         return self.history
 
-    def _start(self, held: dict) -> None:
+    def _start(self, train_data, n: int, held: dict) -> None:
         """Per fit: chance level, brainstate's RNG (first fit), the untrained held-out metrics."""
         self.stop_training = False
         self.history.stop_reason = ""
         self.history.chance = 1.0 / self.engine.n_classes
         if self.epoch == 0 and not self.history.initial:
             brainstate.random.seed(self.seed)
-            for name, data in held.items():
-                stats = self.engine.eval_fn(data)
+            if not held:
+                return
+            if self.mode == "fused":
+                # The epoch program with every update discarded evaluates the untrained
+                # model: no second program to compile. The random key is put back.
+                key = brainstate.random.DEFAULT.value
+                held_stats = self._run_epoch(train_data, n, held, update=False)[2]
+                brainstate.random.DEFAULT.value = key
+            else:
+                held_stats = {name: self.engine.eval_fn(data) for name, data in held.items()}
+            for name, stats in held_stats.items():
                 self.history.initial.update(
                     {f"{name}_{k}": float(stats[k][0]) for k in self.engine.stat_names()})
 
