@@ -29,8 +29,9 @@ def masked_cross_entropy(logits, labels, mask):
     Examples
     --------
     >>> import jax.numpy as jnp, braintask
-    >>> logits = jnp.zeros((3, 2, 4))
-    >>> round(float(braintask.masked_cross_entropy(logits, jnp.zeros((3, 2), int), jnp.ones((3, 2)))), 4)
+    >>> logits, labels = jnp.zeros((3, 2, 4)), jnp.zeros((3, 2), int)
+    >>> mask = jnp.ones((3, 2))
+    >>> round(float(braintask.masked_cross_entropy(logits, labels, mask)), 4)
     1.3863
     """
     ce = braintools.metric.softmax_cross_entropy_with_integer_labels(logits, labels)
