@@ -389,6 +389,15 @@ class Engine:
             getattr(scheduler, "factor", 1.0) == 1.0 or getattr(scheduler, "total_iters", 0) == 0)
         return not constant
 
+    def current_lrs(self, copies: int) -> list[float]:
+        """Every copy's learning rate, read from the stacked states in one transfer."""
+        scheduler = self.scheduler
+        values = jax.tree.leaves(scheduler.current_lrs.value) if scheduler is not None and \
+            hasattr(scheduler, "current_lrs") else []
+        rates = np.ravel(np.asarray(values[0] if values else self.optimizer.current_lr))
+        rates = np.broadcast_to(rates, (copies,))
+        return [_shortest(r) for r in rates]
+
     def step_schedule(self, metric: float | None = None) -> None:
         """Advance the learning-rate schedule by one epoch (``ReduceLROnPlateau``
         gets ``metric``), keeping every state's dtype so no program re-traces."""

@@ -312,10 +312,10 @@ class MultiSeedTrainer:
         t0 = time.perf_counter()
         orders, tails = self._plans(n)
         active = np.array([not s for s in self.stopped])
-        lrs = [self.engine.current_lr(k) for k in range(len(self.copies))]
+        lrs = self.engine.current_lrs(len(self.copies))
         before = [s.value for s in self.engine.train_states]
-        stats, finite, held_stats = self.engine.epoch_fn(train_data, orders, tails, held, active)
-        finite = np.asarray(finite)
+        out = self.engine.epoch_fn(train_data, orders, tails, held, active)
+        stats, finite, held_stats = jax.tree.map(np.asarray, out)  # to the host, once
         for k in np.flatnonzero(active):
             if not finite[k].all():
                 for s, v in zip(self.engine.train_states, before):
@@ -326,7 +326,7 @@ class MultiSeedTrainer:
         self.epoch += 1
         for k in np.flatnonzero(active):
             trainer, view = self.trainers[k], views[k]
-            pick = lambda tree: jax.tree.map(lambda a: np.asarray(a)[k], tree)
+            pick = lambda tree: jax.tree.map(lambda a: a[k], tree)
             record = {"epoch": trainer.epoch + 1,
                       **self.engine.record(pick(stats), pick(held_stats)),
                       "lr": lrs[k], "time": elapsed}
