@@ -1,6 +1,9 @@
 """Sessions: `nox -s tests` (the test suite), `nox -s docs` (build and check the site),
-`nox -s claims` (execute the tutorials and check their claims, no HTML), and, not run by
-default, `nox -s bench` (benchmarks/compare_loops.py; e.g. `nox -s bench -- --quick`)."""
+`nox -s claims` (execute the tutorials and check their claims, no HTML), `nox -s package`
+(sdist and wheel, `twine check --strict`), and, not run by default, `nox -s site` (the
+built site in Chromium), `nox -s readers` / `nox -s notebooks` (the built site's code
+and notebooks run without the site's tooling), `nox -s bench` (benchmarks/compare_loops.py;
+e.g. `nox -s bench -- --quick`)."""
 
 import shutil
 import sys
@@ -62,13 +65,10 @@ def docs(session):
 
 @nox.session(python=PYTHON)
 def claims(session):
-    """Execute the tutorials with the dummy builder and check their claims (no HTML),
-    then run each tutorial's code cells as a plain script (the copy-paste promise)."""
+    """Execute every page with the dummy builder and check its claims (no HTML). The
+    copy-paste promise is checked on the built site by `nox -s readers` and `notebooks`."""
     install(session, "docs")
-    session.install("pytest")
     sphinx(session, "dummy", BUILD / "dummy")
-    session.run("pytest", "-m", "tutorials", "tests/test_tutorials_as_scripts.py",
-                env={"MPLBACKEND": "Agg", **JAX_CACHE})
 
 
 @nox.session(python=PYTHON, default=False)
@@ -95,3 +95,44 @@ def site(session):
     session.install("playwright")  # the check's only extra; it uses the system Chromium
     sphinx(session, "html", BUILD / "html")
     session.run("python", "docs/site_check.py", "docs/_build/html", "--chromium", str(chromium))
+
+
+@nox.session(python=PYTHON)
+def package(session):
+    """Build the sdist and the wheel, check their metadata (`twine check --strict`) and
+    what they ship: LICENSE and py.typed in, CI files and build outputs out."""
+    groups = nox.project.dependency_groups(nox.project.load_toml("pyproject.toml"), "package")
+    session.install(*groups)
+    out = Path(session.create_tmp()) / "dist"
+    shutil.rmtree(out, ignore_errors=True)
+    session.run("python", "-m", "build", "--outdir", str(out), ".")
+    dists = sorted(str(p) for p in out.iterdir())
+    session.run("twine", "check", "--strict", *dists)
+    session.run("python", "tests/check_dists.py", *dists)
+
+
+@nox.session(python=PYTHON, default=False)
+def readers(session):
+    """The built site's code as readers run it, in an environment with braintask (and
+    so matplotlib) and pytest only: no myst-nb, IPython or Sphinx. Runs each page's
+    rendered code cells in order as one script (tests/test_rendered_code.py), and checks
+    that each page's .py download is that code. Needs a built site: `nox -s docs` first."""
+    if not (BUILD / "html" / "index.html").is_file():
+        session.error("no built site in docs/_build/html: run `nox -s docs` first")
+    session.install("-e", ".")
+    session.install(*nox.project.dependency_groups(nox.project.load_toml("pyproject.toml"), "test"))
+    session.run("pytest", "-m", "rendered", "tests/test_rendered_code.py", *session.posargs,
+                env={"MPLBACKEND": "Agg", **JAX_CACHE})
+
+
+@nox.session(python=PYTHON, default=False)
+def notebooks(session):
+    """Every notebook the built site offers for download, run top to bottom by a Jupyter
+    kernel in an environment with braintask and the kernel only (no myst-nb, no Sphinx):
+    tests/test_reader_notebooks.py. Needs a built site: `nox -s docs` first."""
+    if not (BUILD / "html" / "index.html").is_file():
+        session.error("no built site in docs/_build/html: run `nox -s docs` first")
+    install(session, "test")
+    session.install(*nox.project.dependency_groups(nox.project.load_toml("pyproject.toml"), "notebook"))
+    session.run("pytest", "-m", "notebooks", "tests/test_reader_notebooks.py", *session.posargs,
+                env={"MPLBACKEND": "Agg", **JAX_CACHE})

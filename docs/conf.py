@@ -16,9 +16,9 @@ extensions = [
     "myst_nb",
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
-    "sphinx.ext.mathjax",
     "sphinx_copybutton",
     "claims_report",
+    "reader_copies",
 ]
 
 # Notebooks run on every build; a failing cell fails the build.
@@ -28,7 +28,9 @@ nb_execution_show_tb = True
 nb_execution_timeout = 600  # seconds per cell
 nb_kernel_rgx_aliases = {".*": "python3"}
 nb_merge_streams = True
-myst_enable_extensions = ["dollarmath", "colon_fence"]
+# No TeX: the pages write their few symbols in Unicode, so they need no MathJax
+# (no script from a CDN) and read the same offline.
+myst_enable_extensions = ["colon_fence"]
 
 html_theme = "furo"
 html_title = "braintask"
@@ -64,6 +66,6 @@ if os.environ.get("BRAINTASK_INTERSPHINX") == "1":
 nitpicky = True
 # Types from other projects cannot be linked without intersphinx.
 nitpick_ignore_regex = [
-    (r"py:.*", r"(numpy|np|jax|jnp|brainstate|braintools|brainmass|matplotlib|pathlib|os)(\..*)?"),
+    (r"py:.*", r"(numpy|np|jax|jnp|brainstate|braintools|brainmass|brainunit|saiunit|matplotlib|pathlib|os)(\..*)?"),
     (r"py:.*", r"(optional|callable|sequence of callables|array-like|path)"),
 ]

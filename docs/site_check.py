@@ -19,12 +19,21 @@ except genindex.html and search.html. On each page:
   never contains ">>> "; lines of a prompted block without a prompt are output, not code;
 - no Python traceback and no error output (div.output.error, .output.traceback,
   a stderr output containing "Error");
+- no line of code a reader sees (notebook inputs, code blocks, docstring examples) is
+  wider than MAX_CODE_LINE characters (WIDE_LINES_ALLOWED lists known exceptions);
 - claims.html: at least one claim, every status cell (td.claim-pass / td.claim-fail) is pass;
-- tutorials/*.html: the .ipynb download link answers 200 with a notebook, and a
-  full-page screenshot is written to <build>/screenshots/<page>.png.
+- every notebook page but the front page links its .ipynb and .py downloads, which
+  answer 200 (the notebook with JSON cells);
+- the page requests nothing from another host (it reads the same offline);
+- a full-page screenshot is written to <build>/screenshots/<page>-1280.png.
 
-Requests to other hosts (the MathJax CDN) are answered with an empty stub unless
---network is given, so the check needs no network and is the same on every machine.
+Then every page again in a 400 px wide viewport (a phone): the page body must not be
+wider than the viewport (document.documentElement.scrollWidth <= innerWidth; wide
+code, tables and figures scroll or shrink inside their own box), and a screenshot
+goes to <build>/screenshots/<page>-400.png.
+
+Requests to other hosts are answered with an empty stub and count as failures,
+unless --network is given; the check needs no network and is the same on every machine.
 One line per page; exit status 1 with the list of failures if any check fails,
 2 if the browser or the site folder is missing. Standard library + playwright only.
 """
@@ -45,6 +54,13 @@ from urllib.parse import urljoin, urlparse
 DEFAULT_BUILD = Path(__file__).parent / "_build" / "html"
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
 SKIP_PAGES = {"genindex.html", "search.html"}
+# No line of code a reader sees (notebook input, code block, docstring example) may be
+# wider than this many characters: the content column shows about 88 without scrolling.
+MAX_CODE_LINE = 88
+NARROW = 400  # px: the viewport of the second pass (a phone)
+# Docstring examples that are wider for now (tests/test_docs_source.py checks that
+# each is still in the sources, so this list can only shrink).
+WIDE_LINES_ALLOWED = ()
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -100,8 +116,32 @@ PAGE_FACTS_JS = r"""
       status: td.classList.contains("claim-pass") ? "pass" : "fail",
       text: td.innerText.trim(),
       row: [...td.parentElement.children].slice(0, 2).map(c => c.innerText.trim()).join(" / ")})),
-    downloads: [...document.querySelectorAll("a[href$='.ipynb']")].map(a => a.getAttribute("href")),
+    downloads: [...document.querySelectorAll("a[href$='.ipynb'], a[href$='.py']")]
+      .map(a => a.getAttribute("href")),
+    isNotebook: document.querySelectorAll("div.cell").length > 0,
   };
+}
+"""
+
+
+# The narrow pass: does the page fit, and if not, which elements stick out (those not
+# inside a box that scrolls or clips them)?
+NARROW_FACTS_JS = r"""
+() => {
+  const width = window.innerWidth;
+  const clipped = el => {
+    for (let p = el.parentElement; p; p = p.parentElement) {
+      const o = getComputedStyle(p).overflowX;
+      if (o === "auto" || o === "scroll" || o === "hidden") return true;
+    }
+    return false;
+  };
+  const culprits = [...document.body.querySelectorAll("*")]
+    .filter(el => el.getBoundingClientRect().right > width + 1 && !clipped(el))
+    .slice(0, 3)
+    .map(el => `${el.tagName.toLowerCase()}.${[...el.classList].join(".")}` +
+               ` (${Math.round(el.getBoundingClientRect().right)} px)`);
+  return {scrollWidth: document.documentElement.scrollWidth, innerWidth: width, culprits};
 }
 """
 
@@ -276,28 +316,37 @@ class Checker:
                 fails += [f"claim not passing: {c['row']} -> {c['text']!r}" for c in failing]
                 notes.append(f"claims {len(claims) - len(failing)}/{len(claims)} pass")
 
-            # tutorials: notebook download and screenshot
-            if rel.startswith("tutorials/"):
-                links = facts["downloads"]
-                if not links:
-                    fails.append("no link to the .ipynb download")
-                for href in links:
-                    url = urljoin(self.base + rel, href)
-                    reply = self.context.request.get(url)
-                    detail = f"{reply.status}"
-                    if reply.status != 200:
-                        fails.append(f"notebook download {href} answers HTTP {reply.status}")
-                    else:
-                        try:
-                            cells = len(json.loads(reply.body())["cells"])
-                            detail += f", {cells} cells"
-                        except Exception:
-                            fails.append(f"notebook download {href} is not a notebook (no JSON 'cells')")
-                    notes.append(f"ipynb {href} {detail}")
-                shot = self.build / "screenshots" / (Path(rel).stem + ".png")
-                shot.parent.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(shot), full_page=True)
-                notes.append(f"screenshot {shot.relative_to(self.build).as_posix()}")
+            # code lines within the column
+            wide = [(b, line) for b in blocks for line in b["code"].split("\n")
+                    if len(line.rstrip()) > MAX_CODE_LINE and line.strip() not in WIDE_LINES_ALLOWED]
+            fails += [f"code line of {len(line.rstrip())} characters (over {MAX_CODE_LINE}) in block "
+                      f"#{b['index']} [{b['kind']}]: {line.strip()[:70]!r}..." for b, line in wide]
+            longest = max((len(line.rstrip()) for b in blocks for line in b["code"].split("\n")),
+                          default=0)
+            notes.append(f"longest code line {longest}")
+
+            # notebook pages: the notebook and script downloads
+            links = facts["downloads"]
+            if facts["isNotebook"] and rel != "index.html":
+                for suffix in (".ipynb", ".py"):
+                    if not any(h.endswith(suffix) for h in links):
+                        fails.append(f"no link to the {suffix} download")
+            for href in links:
+                url = urljoin(self.base + rel, href)
+                reply = self.context.request.get(url)
+                detail = f"{reply.status}"
+                if reply.status != 200:
+                    fails.append(f"download {href} answers HTTP {reply.status}")
+                elif href.endswith(".ipynb"):
+                    try:
+                        cells = len(json.loads(reply.body())["cells"])
+                        detail += f", {cells} cells"
+                    except Exception:
+                        fails.append(f"notebook download {href} is not a notebook (no JSON 'cells')")
+                else:
+                    detail += f", {len(reply.text().splitlines())} lines"
+                notes.append(f"{href} {detail}")
+            notes.append(f"screenshot {self._screenshot(page, rel, 1280)}")
         except Exception as exc:
             fails.append(f"could not check the page: {type(exc).__name__}: {str(exc).splitlines()[0]}")
         finally:
@@ -309,14 +358,41 @@ class Checker:
             page.close()
         console += [f"uncaught JS error: {e.message} ({self._where(e, located)})" for e in page_errors]
 
+        if self.external.get(rel) and not self.network:
+            hosts = sorted({urlparse(u).netloc for u in self.external[rel]})
+            fails.append(f"requests other hosts (not readable offline): {', '.join(hosts)}")
         fails += [f"local resource failed: {b}" for b in bad_local]
         fails += console
         notes.insert(1, f"console errors {len(console)}")
-        if self.external.get(rel):
-            hosts = sorted({urlparse(u).netloc for u in self.external[rel]})
-            notes.append(f"external requests stubbed: {', '.join(hosts)}")
         self.failures += [f"{rel}: {f}" for f in fails]
         return f"{'FAIL' if fails else 'ok  '} {rel}: " + " | ".join(notes)
+
+    def _screenshot(self, page, rel: str, width: int) -> str:
+        shot = self.build / "screenshots" / f"{Path(rel).with_suffix('').as_posix().replace('/', '-')}-{width}.png"
+        shot.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(shot), full_page=True)
+        return shot.relative_to(self.build).as_posix()
+
+    def check_narrow(self, rel: str, width: int) -> str:
+        """The page in a narrow viewport: nothing makes the page body wider than it."""
+        self._current = rel
+        page = self.context.new_page()
+        fails: list[str] = []
+        try:
+            page.goto(self.base + rel, wait_until="load")
+            fit = page.evaluate(NARROW_FACTS_JS)
+            if fit["scrollWidth"] > fit["innerWidth"]:
+                fails.append(f"page body {fit['scrollWidth']} px wide in a {fit['innerWidth']} px "
+                             f"viewport; widest: {'; '.join(fit['culprits']) or 'not found'}")
+            shot = self._screenshot(page, rel, width)
+        except Exception as exc:
+            fails.append(f"could not check the page: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+            shot, fit = "-", {"scrollWidth": "?", "innerWidth": width}
+        finally:
+            page.close()
+        self.failures += [f"{rel} at {width} px: {f}" for f in fails]
+        return (f"{'FAIL' if fails else 'ok  '} {rel} at {width} px: body {fit['scrollWidth']} px "
+                f"in {fit['innerWidth']} px | screenshot {shot}")
 
     def _check_copy(self, page, block) -> str | None:
         """Press the block's copy button; compare what is copied with the block's code."""
@@ -407,6 +483,13 @@ def main(argv=None) -> int:
             for rel in pages:
                 print(checker.check(rel), flush=True)
             context.close()
+            narrow = browser.new_context(viewport={"width": NARROW, "height": 800})
+            checker.context = narrow
+            if not args.network:
+                narrow.route(lambda url: not url.startswith(base), checker._stub_external)
+            for rel in pages:
+                print(checker.check_narrow(rel, NARROW), flush=True)
+            narrow.close()
             browser.close()
     finally:
         server.shutdown()

@@ -179,3 +179,18 @@ def test_csv_and_json_logs_survive_a_kill_and_continue_after_resume(small_task, 
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4, 5, 6]
     for row, record in zip(rows, history):  # every value as the History holds it
         assert {k: float(v) for k, v in row.items()} == pytest.approx(record, rel=0, abs=0)
+
+
+def test_records_reach_a_braintools_logger(small_task, tmp_path):
+    train, test = small_task
+    logger = braintools.trainer.CSVLogger(str(tmp_path), name="run", version="v0")
+    history = trainer_for(make_horn()).fit(train, test, epochs=3,
+                                           callbacks=[braintask.BraintoolsLogger(logger)])
+    files = list(tmp_path.rglob("*.csv"))
+    assert len(files) == 1
+    with open(files[0]) as f:
+        rows = list(csv.DictReader(f))
+    assert [int(float(r["step"])) for r in rows] == [1, 2, 3]
+    assert [float(r["test_acc"]) for r in rows] == pytest.approx(history.test_acc)
+    with pytest.raises(TypeError, match="braintools.trainer logger"):
+        braintask.BraintoolsLogger(print)

@@ -1,6 +1,7 @@
 """The claims checker, on small fixture files (no notebook is executed)."""
 
 import importlib.util
+import json
 import re
 import sys
 from pathlib import Path
@@ -65,16 +66,31 @@ def test_nan_never_passes(tmp_path):
 
 def test_per_seed_rates_are_counted_and_can_be_required(capsys):
     results = {r.key: r for r in check_claims.check_folder(FIXTURES / "seeds")}
-    assert results["final_test_acc"].seeds == "3/4"  # reported, not required
-    assert results["final_test_acc"].status == "pass"
-    assert results["first_perfect_epoch"].seeds == "3/4 (need 75%)"
+    # no rate stated: every seed must hold, and 3/4 is not every seed
+    assert results["final_test_acc"].seeds == "3/4 (need 4)"
+    assert results["final_test_acc"].status == "FAIL"
+    assert results["first_perfect_epoch"].seeds == "3/4 (need 3)"
     assert results["first_perfect_epoch"].status == "pass"
-    assert check_claims.main([str(FIXTURES / "seeds")]) == 0
-    assert re.search(r"final_test_acc\s+>= 0\.98\s+1\s+3/4\s+pass", capsys.readouterr().out)
+    assert check_claims.main([str(FIXTURES / "seeds")]) == 1
+    out = capsys.readouterr().out
+    assert re.search(r"final_test_acc\s+>= 0\.98\s+1\s+3/4 \(need 4\)\s+FAIL", out)
 
     low = check_claims.check_folder(FIXTURES / "seeds_low")[0]
-    assert (low.seeds, low.status) == ("2/4 (need 75%)", "FAIL")
+    assert (low.seeds, low.status) == ("2/4 (need 3)", "FAIL")
     missing = check_claims.check_folder(FIXTURES / "seeds_missing")[0]
     assert missing.status == "MISSING"
     assert check_claims.main([str(FIXTURES / "seeds_missing")]) == 1
     assert "has no per-seed values glued" in capsys.readouterr().err
+
+
+def test_a_rate_claim_over_seeds_alone(tmp_path):
+    claim = {"seeds_key": "acc_seeds", "min": 0.98, "min_seed_rate": 0.5, "meaning": "rate"}
+    (tmp_path / "r.ipynb").write_text(
+        '{"metadata": {"claims": [%s]}, "cells": []}' % json.dumps(claim))
+    glue = lambda v: json.dumps({"acc_seeds": {"data": {"text/plain": repr(v)}}})
+    (tmp_path / "r.glue.json").write_text(glue([1.0, 0.5, 0.99, 0.7]))
+    result = check_claims.check_folder(tmp_path)[0]
+    assert (result.key, result.measured, result.status) == ("acc_seeds", 0.5, "pass")
+    (tmp_path / "r.glue.json").write_text(glue([1.0, 0.5, 0.6, 0.7]))
+    result = check_claims.check_folder(tmp_path)[0]
+    assert (result.measured, result.status) == (0.25, "FAIL")

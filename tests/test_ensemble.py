@@ -58,6 +58,9 @@ def test_seed_by_learning_rate_grid_equals_single_runs(small_task):
         assert hist.lr == [copy["lr"]] * 3
         assert hist.allclose(one.history, rtol=1e-4, atol=1e-5), copy
     assert not histories[0].allclose(histories[2])  # the rate really differs per copy
+    scores = ensemble.evaluate(test)  # every copy in one pass, after the fit
+    assert [s["acc"] for s in scores] == pytest.approx([h[-1]["test_acc"] for h in histories],
+                                                       abs=1e-6)
 
 
 def test_grid_with_a_schedule_built_on_each_rate(small_task):

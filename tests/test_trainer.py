@@ -52,9 +52,13 @@ def test_one_compilation_per_function_whatever_the_epochs(small_task):
     train, test = small_task
     trainer = trainer_for(make_horn())
     trainer.fit(train, test, epochs=6)
-    assert trainer.compilations == {"train_epoch": 1, "train_step": 0, "evaluate": 1}
+    # the untrained evaluation runs the epoch program with its updates discarded:
+    # one program for the whole fit
+    assert trainer.compilations == {"train_epoch": 1, "train_step": 0, "evaluate": 0}
     trainer.fit(train, test, epochs=2)
-    assert trainer.compilations["train_epoch"] == 1 and trainer.compilations["evaluate"] == 1
+    trainer.evaluate(test)  # evaluate on demand: its own program, once
+    trainer.evaluate(test)
+    assert trainer.compilations == {"train_epoch": 1, "train_step": 0, "evaluate": 1}
 
 
 def test_hidden_states_are_batched_and_reset_between_batches():
@@ -88,7 +92,7 @@ def test_last_partial_batch_dropped_or_used(small_task):
     # batch means weighted by batch size: (2 * 24 * 24 + 16 * 16) / 64
     assert kept[-1]["train_n"] == pytest.approx((2 * 24 * 24 + 16 * 16) / 64)
     # the smaller last minibatch runs inside the same compiled epoch
-    assert kept_trainer.compilations == {"train_epoch": 1, "train_step": 0, "evaluate": 1}
+    assert kept_trainer.compilations == {"train_epoch": 1, "train_step": 0, "evaluate": 0}
 
 
 def test_stop_at_target(small_task):
@@ -224,3 +228,18 @@ def test_progress_bar_only_when_asked_or_on_a_terminal(small_task, capsys):
     assert "epochs" not in capsys.readouterr().err  # pytest's stderr is not a terminal
     trainer_for(make_horn(), progress=True).fit(train, test, epochs=2)
     assert "epochs" in capsys.readouterr().err
+
+
+def test_a_validation_set_is_recorded_and_watched_by_default(small_task):
+    train, test = small_task
+    fit_set, val = train.split(48)
+    trainer = trainer_for(make_horn(), lr=5e-2)
+    history = trainer.fit(fit_set, test, val=val, epochs=6, patience=2)
+    assert history.metrics == ["epoch", "train_loss", "train_acc", "val_loss", "val_acc",
+                                "test_loss", "test_acc", "lr", "time"]
+    assert set(history.initial) == {"val_loss", "val_acc", "test_loss", "test_acc"}
+    # early stopping watched val_loss, not the test set
+    assert history.best_epoch == int(np.argmin(history.val_loss)) + 1
+    # the best epoch's weights are back
+    assert trainer.evaluate(val)["loss"] == pytest.approx(min(history.val_loss), abs=1e-6)
+    assert trainer.compilations["train_epoch"] == 1

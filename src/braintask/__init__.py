@@ -7,7 +7,8 @@ The whole public API:
 - training: :class:`Trainer`, :class:`MultiSeedTrainer`, :class:`History`
 - callbacks: :class:`Callback`, :class:`EarlyStopping`, :class:`StopAt`,
   :class:`Checkpoint`, :class:`LearningRateScheduler`, :class:`CSVLogger`,
-  :class:`JSONLinesLogger`; :func:`default_mode` (which direction is better)
+  :class:`JSONLinesLogger`, :class:`BraintoolsLogger`; :func:`default_mode`
+  (which direction is better)
 - losses and metrics: :func:`cross_entropy`, :func:`masked_cross_entropy`, :func:`accuracy`;
   for continuous targets :func:`masked_mean_squared_error`, :func:`angular_error`
 - models: :class:`RecurrentClassifier`, :func:`count_parameters`
@@ -15,8 +16,8 @@ The whole public API:
 - errors: :class:`TrainingDiverged`, :class:`CheckpointError`
 """
 
-from ._callbacks import (Callback, Checkpoint, CSVLogger, EarlyStopping, JSONLinesLogger,
-                         LearningRateScheduler, StopAt)
+from ._callbacks import (BraintoolsLogger, Callback, Checkpoint, CSVLogger, EarlyStopping,
+                         JSONLinesLogger, LearningRateScheduler, StopAt)
 from ._checks import default_mode
 from ._cogtask import from_cogtask
 from ._dataset import TaskDataset, as_dataset, delayed_match_task
@@ -46,6 +47,7 @@ __all__ = [
     "LearningRateScheduler",
     "CSVLogger",
     "JSONLinesLogger",
+    "BraintoolsLogger",
     "default_mode",
     "cross_entropy",
     "masked_cross_entropy",

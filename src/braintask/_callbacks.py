@@ -4,8 +4,9 @@ A callback sees the trainer (a :class:`braintask.Trainer`, or one copy of a
 :class:`braintask.MultiSeedTrainer`) and the epoch's record. It may set
 ``trainer.stop_training = True`` to end the fit after this epoch. Built in:
 :class:`EarlyStopping`, :class:`StopAt`, :class:`Checkpoint`,
-:class:`LearningRateScheduler` (added automatically), :class:`CSVLogger` and
-:class:`JSONLinesLogger`.
+:class:`LearningRateScheduler` (added automatically), :class:`CSVLogger`,
+:class:`JSONLinesLogger` and :class:`BraintoolsLogger` (any ``braintools.trainer``
+logger: TensorBoard, CSV, W&B, MLflow, ...).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from typing import Mapping
 from ._checks import check_choice, check_int, is_better, resolve_mode
 
 __all__ = ["Callback", "EarlyStopping", "StopAt", "Checkpoint", "LearningRateScheduler",
-           "CSVLogger", "JSONLinesLogger", "FunctionCallback", "as_callbacks"]
+           "CSVLogger", "JSONLinesLogger", "BraintoolsLogger", "FunctionCallback",
+           "as_callbacks"]
 
 
 class Callback:
@@ -35,19 +37,19 @@ class Callback:
     """
 
     def on_fit_start(self, trainer) -> None:
-        """Before the first epoch of :meth:`fit` (``trainer.metric_names`` is set)."""
+        """Before the first epoch of ``fit`` (``trainer.metric_names`` is set)."""
 
     def on_epoch_end(self, trainer, record: dict) -> None:
         """After each epoch, once ``record`` is in ``trainer.history``."""
 
     def on_fit_end(self, trainer) -> None:
-        """After the last epoch of :meth:`fit` (not after an exception)."""
+        """After the last epoch of ``fit`` (not after an exception)."""
 
 
 def _check_monitor(trainer, monitor: str | None) -> str:
     names = trainer.metric_names
     if monitor is None:
-        return "test_loss" if "test_loss" in names else "train_loss"
+        return next(k for k in ("val_loss", "test_loss", "train_loss") if k in names)
     if monitor not in names:
         raise ValueError(f"monitor={monitor!r} is not a recorded metric; choose from {names}.")
     return monitor
@@ -59,11 +61,12 @@ class EarlyStopping(Callback):
     Parameters
     ----------
     monitor : str, optional
-        A recorded metric; default ``"test_loss"`` (``"train_loss"`` without a
-        held-out set). Stop on a validation split carved from the training data
-        (``train.split(...)``), not on the test set you report.
-    mode : {"min", "max"}, optional
-        Whether lower or higher is better; default from the name
+        A recorded metric; default ``"val_loss"`` when the fit has a validation
+        set, else ``"test_loss"``, else ``"train_loss"``. Stop on a validation
+        split carved from the training data (``fit(train, test, val=...)``),
+        not on the test set you report.
+    mode : str, optional
+        ``"min"`` if lower is better, ``"max"`` if higher is; default from the name
         (:func:`braintask.default_mode`).
     patience : int
         Epochs without improvement before stopping, >= 1.
@@ -153,8 +156,9 @@ class Checkpoint(Callback):
         The file, rewritten atomically (a crash mid-save keeps the previous one).
     every : int
         With ``keep="last"``, save every ``every`` epochs.
-    keep : {"last", "best"}
-        The latest state, or the state of the best epoch by ``monitor``.
+    keep : str
+        ``"last"``: the latest state; ``"best"``: the state of the best epoch by
+        ``monitor``.
     monitor, mode
         For ``keep="best"``, as in :class:`EarlyStopping`.
     """
@@ -186,9 +190,10 @@ class Checkpoint(Callback):
 class LearningRateScheduler(Callback):
     """Step the optimizer's braintools scheduler once per epoch.
 
-    Added by :meth:`Trainer.fit` automatically; pass one yourself to choose
-    the metric that ``ReduceLROnPlateau`` watches (default ``test_loss``, or
-    ``train_loss`` without a held-out set). Each record's ``lr`` is the rate
+    Added by :meth:`Trainer.fit` automatically when the optimizer's rate can
+    change (a scheduler other than a constant rate); pass one yourself to choose
+    the metric that ``ReduceLROnPlateau`` watches (default ``val_loss``, else
+    ``test_loss``, else ``train_loss``). Each record's ``lr`` is the rate
     used during that epoch.
     """
 
@@ -268,6 +273,40 @@ class JSONLinesLogger(_FileLogger):
     def _format(self, records, header=True) -> str:
         return "".join(json.dumps({k: (None if isinstance(v, float) and math.isnan(v) else v)
                                    for k, v in r.items()}) + "\n" for r in records)
+
+
+class BraintoolsLogger(Callback):
+    """Send every epoch's record to a ``braintools.trainer`` logger.
+
+    Any of braintools' loggers works (``CSVLogger``, ``TensorBoardLogger``,
+    ``WandBLogger``, ``MLFlowLogger``, ``CompositeLogger``, ...): the record's
+    metrics go to ``log_metrics`` with the epoch as the step, the trainer's
+    batch size and seed to ``log_hyperparams`` at the start, and
+    ``finalize("success")`` is called at the end of the fit.
+
+    Examples
+    --------
+    >>> import braintask, braintools
+    >>> log = braintask.BraintoolsLogger(braintools.trainer.CSVLogger("logs"))
+    """
+
+    def __init__(self, logger):
+        if not hasattr(logger, "log_metrics") or not hasattr(logger, "finalize"):
+            raise TypeError(f"logger must be a braintools.trainer logger (with log_metrics "
+                            f"and finalize), got {type(logger).__name__}.")
+        self.logger = logger
+
+    def on_fit_start(self, trainer):
+        params = {k: getattr(trainer, k) for k in ("batch_size", "seed") if hasattr(trainer, k)}
+        if params and hasattr(self.logger, "log_hyperparams"):
+            self.logger.log_hyperparams(params)
+
+    def on_epoch_end(self, trainer, record):
+        self.logger.log_metrics({k: v for k, v in record.items() if k != "epoch"},
+                                step=record["epoch"])
+
+    def on_fit_end(self, trainer):
+        self.logger.finalize("success")
 
 
 class FunctionCallback(Callback):

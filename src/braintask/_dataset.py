@@ -151,7 +151,8 @@ class TaskDataset:
 
     @property
     def output_dim(self) -> int:
-        """Outputs a model needs: ``D`` for continuous targets, else ``n_classes``."""
+        """The number of outputs a model needs, ``D`` for continuous targets, else
+        ``n_classes``."""
         return int(self.targets.shape[2]) if self.vector else int(self.n_classes)
 
     def _decision_steps(self) -> np.ndarray:
@@ -197,10 +198,10 @@ class TaskDataset:
 
     @property
     def majority_rate(self) -> float:
-        """Accuracy of always answering the most common label: the baseline any
-        accuracy on this set must beat. For per-step targets it is taken over the
-        decision steps (the steps ``decision_acc`` scores). NaN for continuous
-        targets, which have no labels: see :attr:`baseline_angular_error`.
+        """The accuracy of always giving the most common label, which any accuracy
+        on this set must beat. For per-step targets it is taken over the decision
+        steps (the steps ``decision_acc`` scores). NaN for continuous targets,
+        which have no labels: see :attr:`baseline_angular_error`.
 
         Examples
         --------

@@ -212,9 +212,9 @@ class Engine:
         axis = ndim - 2 if key == "x" or (key == "y" and self.vector) else ndim - 1
         return NamedSharding(self.mesh, P(*("batch" if i == axis else None for i in range(ndim))))
 
-    def epoch_program(self, data, order, tail, test, active):
+    def epoch_program(self, data, order, tail, held, active):
         """One epoch: minibatches ``order`` (n_batches, B), then the smaller ``tail``
-        minibatch (or None), then the held-out set ``test`` (or None)."""
+        minibatch (or None), then each held-out set of ``held`` (name -> data)."""
         self.compilations["train_epoch"] += 1
         ok, (stats, finite) = brainstate.transform.scan(self.train_step, active,
                                                         self.take(data, order))
@@ -222,9 +222,9 @@ class Engine:
             ok, (t_stats, t_finite) = self.train_step(ok, self.take(data, tail))
             stats = jax.tree.map(lambda a, b: jnp.append(a, b[None]), stats, t_stats)
             finite = jnp.append(finite, t_finite[None])
-        test_stats = None if test is None else self.loss_and_stats(test)[1]
+        held_stats = {name: self.loss_and_stats(d)[1] for name, d in held.items()}
         self.hidden.reset(self.train_batch)
-        return stats, finite, test_stats
+        return stats, finite, held_stats
 
     def step_program(self, ok, batch):
         self.compilations["train_step"] += 1
@@ -301,14 +301,17 @@ class Engine:
             )
         return data
 
-    def check_pair(self, train, test, batch_size: int):
-        """Checked ``(train, test)``; test may be None."""
+    def check_sets(self, train, held: dict, batch_size: int):
+        """Checked ``train`` and held-out sets (name -> data, None entries dropped)."""
         train = self.check_data(train, "train")
-        if test is not None:
-            test = self.check_data(test, "test")
-            if test.n_features != train.n_features or test.seq_len != train.seq_len:
+        checked = {}
+        for name, data in held.items():
+            if data is None:
+                continue
+            data = checked[name] = self.check_data(data, name)
+            if data.n_features != train.n_features or data.seq_len != train.seq_len:
                 raise ValueError(
-                    f"test trials have shape (T, F) = ({test.seq_len}, {test.n_features}), "
+                    f"{name} trials have shape (T, F) = ({data.seq_len}, {data.n_features}), "
                     f"train trials ({train.seq_len}, {train.n_features}); they must match."
                 )
         if batch_size > train.n_samples:
@@ -316,16 +319,7 @@ class Engine:
                 f"batch_size={batch_size} is larger than the training set "
                 f"({train.n_samples} trials); use batch_size <= {train.n_samples}."
             )
-        return train, test
-
-    def record(self, stats: dict, test_stats: dict | None) -> dict:
-        """``train_<m>`` (exact over the epoch) and ``test_<m>`` floats, loss first."""
-        train = combine_stats(stats)
-        names = self.stat_names()
-        record = {f"train_{k}": float(train[k]) for k in names}
-        if test_stats is not None:
-            record.update({f"test_{k}": float(np.asarray(test_stats[k][0])) for k in names})
-        return record
+        return train, checked
 
     @property
     def decision_metric(self) -> str:
@@ -334,13 +328,22 @@ class Engine:
         return "decision_angular_error" if self.vector else "decision_acc"
 
     def stat_names(self) -> list[str]:
-        """Loss and metric names, in record order (without train_/test_)."""
+        """Loss and metric names, in record order."""
         return ["loss", *self.metrics] + ([self.decision_metric] if self.per_step else [])
 
-    def metric_names(self, with_test: bool) -> list[str]:
+    def record(self, stats: dict, held_stats: dict) -> dict:
+        """``train_<m>`` (exact over the epoch) and ``<set>_<m>`` floats, loss first."""
+        train = combine_stats(stats)
+        record = {f"train_{k}": float(train[k]) for k in self.stat_names()}
+        # compiled outputs come back with sorted keys: put validation before test
+        for name in sorted(held_stats, key=lambda n: (n != "val", n)):
+            values = held_stats[name]
+            record.update({f"{name}_{k}": float(np.asarray(values[k][0])) for k in self.stat_names()})
+        return record
+
+    def metric_names(self, held: list[str]) -> list[str]:
         """The record keys a fit produces (besides ``epoch``, ``lr`` and ``time``)."""
-        base = self.stat_names()
-        return [f"train_{k}" for k in base] + ([f"test_{k}" for k in base] if with_test else [])
+        return [f"{prefix}_{k}" for prefix in ["train", *held] for k in self.stat_names()]
 
     def _probe(self, data, name: str) -> int:
         """Run the model on two trials (shapes only); return the number of classes."""
@@ -399,6 +402,26 @@ class Engine:
                 return _shortest(np.ravel(np.asarray(values[0]))[copy])
         return _shortest(np.ravel(np.asarray(self.optimizer.current_lr))[copy])
 
+    @property
+    def has_schedule(self) -> bool:
+        """Whether the learning rate can change from epoch to epoch (a constant rate,
+        braintools' ``ConstantLR`` with factor 1, needs no stepping)."""
+        scheduler = self.scheduler
+        if scheduler is None:
+            return False
+        constant = type(scheduler).__name__ == "ConstantLR" and (
+            getattr(scheduler, "factor", 1.0) == 1.0 or getattr(scheduler, "total_iters", 0) == 0)
+        return not constant
+
+    def current_lrs(self, copies: int) -> list[float]:
+        """Every copy's learning rate, read from the stacked states in one transfer."""
+        scheduler = self.scheduler
+        values = jax.tree.leaves(scheduler.current_lrs.value) if scheduler is not None and \
+            hasattr(scheduler, "current_lrs") else []
+        rates = np.ravel(np.asarray(values[0] if values else self.optimizer.current_lr))
+        rates = np.broadcast_to(rates, (copies,))
+        return [_shortest(r) for r in rates]
+
     def step_schedule(self, metric: float | None = None) -> None:
         """Advance the learning-rate schedule by one epoch (``ReduceLROnPlateau``
         gets ``metric``), keeping every state's dtype so no program re-traces."""
@@ -406,12 +429,12 @@ class Engine:
         if scheduler is None:
             return
         before = {id(s): jax.tree.map(lambda v: jnp.asarray(v).dtype, s.value)
-                  for s in self.opt_states}
+                  for s in self.schedule_states}
         if _takes_metric(scheduler):
             scheduler.step(metric)
         else:
             scheduler.step()
-        for s in self.opt_states:
+        for s in self.schedule_states:
             dtypes = before[id(s)]
             try:
                 s.value = jax.tree.map(lambda v, d: jnp.asarray(v, dtype=d), s.value, dtypes)

@@ -108,8 +108,9 @@ class MultiSeedTrainer:
         As for :class:`Trainer`.
     progress : bool or None
         tqdm bar over epochs; None shows it only on a terminal.
-    devices : "all" or list of jax.Device, optional
-        Spread the copies over devices (the copy axis is sharded); the number of
+    devices : str or list of jax.Device, optional
+        ``"all"`` or a list: spread the copies over these devices (the copy
+        axis is sharded); the number of
         copies must be a multiple of the number of devices.
 
     Attributes
@@ -224,12 +225,13 @@ class MultiSeedTrainer:
         self._stacked = False
 
     # ------------------------------------------------------------------ training
-    def fit(self, train, test=None, *, epochs: int, stop_at: Mapping[str, float] | None = None,
+    def fit(self, train, test=None, *, epochs: int, val=None,
+            stop_at: Mapping[str, float] | None = None,
             patience: int | None = None, monitor: str | None = None, mode: str | None = None,
             restore_best: bool = True, checkpoint=None) -> list[History]:
         """Train every copy for up to ``epochs`` more epochs; return one History per copy.
 
-        ``train``, ``test`` and the stopping arguments are as for :meth:`Trainer.fit`,
+        ``train``, ``test``, ``val`` and the stopping arguments are as for :meth:`Trainer.fit`,
         applied to each copy on its own: a copy that reaches ``stop_at`` or runs
         out of ``patience`` stops updating while the others go on (its History
         ends there, and a learning-rate schedule steps per copy). ``checkpoint``
@@ -243,26 +245,33 @@ class MultiSeedTrainer:
             the copy, and every copy keeps its weights from before that epoch.
         """
         epochs = check_int("epochs", epochs, 1)
-        train, test = self.engine.check_pair(train, test, self.batch_size)
+        train, held = self.engine.check_sets(train, {"val": val, "test": test}, self.batch_size)
         self._share_checks()
         for t in self.trainers:
             t.history.chance = None if self.engine.vector else 1.0 / self.engine.n_classes
-        self.metric_names = self.engine.metric_names(test is not None)
+        self.metric_names = self.engine.metric_names(list(held))
         views = [_CopyView(self, k) for k in range(len(self.copies))]
         callbacks = [as_callbacks([], stop_at=stop_at, patience=patience, monitor=monitor,
-                                  mode=mode, restore_best=restore_best) for _ in views]
+                                  mode=mode, restore_best=restore_best,
+                                  schedule=t.engine.has_schedule) for t in self.trainers]
         if not self._resumed:
             self.stopped = [False] * len(self.copies)
         self._resumed = False
         train_data = self.engine.to_device(train)
-        test_data = None if test is None else self.engine.to_device(test)
+        held = {k: self.engine.to_device(d) for k, d in held.items()}
         self._stack()
         try:
-            if test_data is not None and not any(t.history.initial for t in self.trainers) \
+            if held and not any(t.history.initial for t in self.trainers) \
                     and all(t.epoch == 0 for t in self.trainers):
-                stats = self.engine.eval_fn(test_data)
-                for k, t in enumerate(self.trainers):
-                    t.history.initial = {f"test_{m}": float(v[k]) for m, (v, _) in stats.items()}
+                # the epoch program with every copy inactive evaluates the untrained
+                # copies: no second program to compile
+                orders, tails = self._plans(train.n_samples)
+                inactive = np.zeros(len(self.copies), bool)
+                held_stats = self.engine.epoch_fn(train_data, orders, tails, held, inactive)[2]
+                for name, stats in held_stats.items():
+                    for k, t in enumerate(self.trainers):
+                        t.history.initial.update({f"{name}_{m}": float(stats[m][0][k])
+                                                  for m in self.engine.stat_names()})
             for view, cbs in zip(views, callbacks):
                 view.trainer.history.stop_reason = ""
                 for cb in cbs:
@@ -271,7 +280,7 @@ class MultiSeedTrainer:
                 for _ in range(epochs):
                     if all(self.stopped):
                         break
-                    self._epoch(train_data, train.n_samples, test_data, views, callbacks)
+                    self._epoch(train_data, train.n_samples, held, views, callbacks)
                     if checkpoint is not None:
                         self.save(checkpoint)
                     bar.update(1)
@@ -282,17 +291,38 @@ class MultiSeedTrainer:
             self._unstack()
         return self.histories
 
-    def _epoch(self, train_data, n, test_data, views, callbacks):
-        t0 = time.perf_counter()
+    def evaluate(self, data) -> list[dict]:
+        """Loss and metrics of every copy on a dataset, in one compiled pass.
+
+        Returns one ``{"loss": ..., "acc": ...}`` dict per copy, in the order
+        of :attr:`copies`: e.g. score the test set once, after choosing on
+        the validation set.
+        """
+        data = self.engine.check_data(data, "data")
+        self._share_checks()
+        self._stack()
+        try:
+            stats = self.engine.eval_fn(self.engine.to_device(data))
+        finally:
+            self._unstack()
+        return [{m: float(stats[m][0][k]) for m in self.engine.stat_names()}
+                for k in range(len(self.copies))]
+
+    def _plans(self, n: int):
+        """Every copy's shuffle for its next epoch: orders (K, n_batches, B) and tails."""
         plans = [epoch_order(t.seed, t.epoch, n, self.batch_size) for t in self.trainers]
         orders = np.stack([p[0] for p in plans])
         tails = None if self.drop_last or not len(plans[0][1]) else np.stack([p[1] for p in plans])
+        return orders, tails
+
+    def _epoch(self, train_data, n, held, views, callbacks):
+        t0 = time.perf_counter()
+        orders, tails = self._plans(n)
         active = np.array([not s for s in self.stopped])
-        lrs = [self.engine.current_lr(k) for k in range(len(self.copies))]
+        lrs = self.engine.current_lrs(len(self.copies))
         before = [s.value for s in self.engine.train_states]
-        stats, finite, test_stats = self.engine.epoch_fn(train_data, orders, tails, test_data,
-                                                         active)
-        finite = np.asarray(finite)
+        out = self.engine.epoch_fn(train_data, orders, tails, held, active)
+        stats, finite, held_stats = jax.tree.map(np.asarray, out)  # to the host, once
         for k in np.flatnonzero(active):
             if not finite[k].all():
                 for s, v in zip(self.engine.train_states, before):
@@ -303,48 +333,15 @@ class MultiSeedTrainer:
         self.epoch += 1
         for k in np.flatnonzero(active):
             trainer, view = self.trainers[k], views[k]
-            pick = lambda tree: jax.tree.map(lambda a: np.asarray(a)[k], tree)
+            pick = lambda tree: jax.tree.map(lambda a: a[k], tree)
             record = {"epoch": trainer.epoch + 1,
-                      **self.engine.record(pick(stats),
-                                           None if test_stats is None else pick(test_stats)),
+                      **self.engine.record(pick(stats), pick(held_stats)),
                       "lr": lrs[k], "time": elapsed}
             trainer.epoch += 1
             trainer.history.records.append(record)
             for cb in callbacks[k]:
                 cb.on_epoch_end(view, record)
             self.stopped[k] = view.stop_training
-
-    def evaluate(self, data) -> list[dict]:
-        """Loss and metrics of every copy on a dataset, in one compiled pass.
-
-        Returns
-        -------
-        list of dict
-            One ``{"loss": float, ...}`` per copy, in the order of :attr:`copies`,
-            with the names :meth:`Trainer.evaluate` gives (exact over every
-            trial or kept step).
-
-        Examples
-        --------
-        >>> import brainstate, braintools, brainmass, brainunit as u, braintask
-        >>> brainstate.environ.set(dt=1.0 * u.ms)
-        >>> train, test = braintask.delayed_match_task(96, seq_len=6, n_symbols=2).split(64)
-        >>> grid = braintask.MultiSeedTrainer(
-        ...     lambda: brainmass.HORNSeqNetwork(n_input=2, n_hidden=8, n_output=2, alpha=0.2),
-        ...     lambda: braintools.optim.Adam(lr=1e-2), seeds=[0, 1], batch_size=16)
-        >>> scores = grid.evaluate(test)
-        >>> len(scores), sorted(scores[0])
-        (2, ['acc', 'loss'])
-        """
-        data = self.engine.check_data(data, "data")
-        self._share_checks()
-        self._stack()
-        try:
-            stats = self.engine.eval_fn(self.engine.to_device(data))
-        finally:
-            self._unstack()
-        return [{k: float(np.asarray(v)[i]) for k, (v, _) in stats.items()}
-                for i in range(len(self.copies))]
 
     # ------------------------------------------------------------------ checkpoints
     def _snapshots(self, stacked: bool) -> list[dict]:

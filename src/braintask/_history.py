@@ -17,11 +17,14 @@ class History:
     Every value is a plain Python ``float`` (or ``int`` for ``epoch``). Each
     record holds ``epoch`` (1 for the first training epoch), ``train_loss`` and
     ``train_acc`` (means over the epoch's minibatches, measured before each
-    update, as a training loop sees them), ``test_loss`` and ``test_acc`` (the
-    held-out set after the epoch) and ``time`` (wall seconds of the epoch,
-    evaluation included), plus ``train_<m>``/``test_<m>`` for user metrics.
+    update, as a training loop sees them), ``val_*`` and ``test_*`` (the
+    validation and held-out sets after the epoch, when given), ``lr`` (the
+    learning rate used in the epoch) and ``time`` (wall seconds of the epoch,
+    evaluation included), plus ``train_<m>``/``val_<m>``/``test_<m>`` for user
+    metrics.
 
-    ``initial`` holds the held-out metrics of the untrained model (epoch 0).
+    ``initial`` holds the validation and held-out metrics of the untrained
+    model (epoch 0).
 
     Examples
     --------
@@ -128,19 +131,26 @@ class History:
         pairs += [(self.initial[k], other.initial.get(k, math.nan)) for k in self.initial]
         return all(math.isclose(a, b, rel_tol=rtol, abs_tol=atol) for a, b in pairs)
 
-    def plot(self, *, chance: float | None = None, figsize=(10, 3.6)):
-        """Draw loss and accuracy per epoch, train and held-out, with chance marked.
+    def plot(self, *, chance: float | None = None, chance_label: str = "chance",
+             figsize=(8, 3.2)):
+        """Draw loss and accuracy per epoch, train, validation and held-out, with a
+        baseline marked.
 
         Parameters
         ----------
         chance : float, optional
-            Accuracy of guessing; defaults to ``1 / n_classes`` as the Trainer saw it.
+            The accuracy line to beat; defaults to ``1 / n_classes`` as the
+            Trainer saw it. Pass a split's majority baseline
+            (``test.majority_rate``) when the classes are not balanced.
+        chance_label : str
+            Its name in the legend.
 
         Returns
         -------
         matplotlib.figure.Figure
         """
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
 
         if not self.records:
             raise ValueError("History is empty: nothing to plot.")
@@ -152,16 +162,20 @@ class History:
         loss_name = "cross-entropy loss" if score == "acc" else "loss"
         for ax, kind, label in ((ax_loss, "loss", loss_name), (ax_acc, score, names[score])):
             ax.plot(epochs, self.column(f"train_{kind}"), marker=".", label="train")
-            if f"test_{kind}" in self.records[0]:
-                x, y = epochs, self.column(f"test_{kind}")
-                if f"test_{kind}" in self.initial:
-                    x, y = [0] + x, [self.initial[f"test_{kind}"]] + y
-                ax.plot(x, y, marker=".", label="held-out")
+            for prefix, name in (("val", "validation"), ("test", "held-out")):
+                if f"{prefix}_{kind}" not in self.records[0]:
+                    continue
+                x, y = epochs, self.column(f"{prefix}_{kind}")
+                if f"{prefix}_{kind}" in self.initial:
+                    x, y = [0] + x, [self.initial[f"{prefix}_{kind}"]] + y
+                ax.plot(x, y, marker=".", label=name)
             ax.set_xlabel("epoch")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
             ax.set_ylabel(label)
             ax.grid(alpha=0.3)
         if chance is not None and score == "acc":
-            ax_acc.axhline(chance, color="grey", ls="--", lw=1, label=f"chance ({chance:.2f})")
+            ax_acc.axhline(chance, color="grey", ls="--", lw=1,
+                           label=f"{chance_label} ({chance:.2f})")
             ax_acc.set_ylim(min(chance, min(self.column("train_acc"))) - 0.05, 1.02)
         ax_loss.set_title("Loss")
         ax_acc.set_title(names[score].capitalize())

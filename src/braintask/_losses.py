@@ -31,8 +31,9 @@ def masked_cross_entropy(logits, labels, mask):
     Examples
     --------
     >>> import jax.numpy as jnp, braintask
-    >>> logits = jnp.zeros((3, 2, 4))
-    >>> round(float(braintask.masked_cross_entropy(logits, jnp.zeros((3, 2), int), jnp.ones((3, 2)))), 4)
+    >>> logits, labels = jnp.zeros((3, 2, 4)), jnp.zeros((3, 2), int)
+    >>> mask = jnp.ones((3, 2))
+    >>> round(float(braintask.masked_cross_entropy(logits, labels, mask)), 4)
     1.3863
     """
     ce = braintools.metric.softmax_cross_entropy_with_integer_labels(logits, labels)
@@ -65,7 +66,8 @@ def masked_mean_squared_error(outputs, targets, mask):
     --------
     >>> import jax.numpy as jnp, braintask
     >>> outputs, targets = jnp.zeros((2, 1, 2)), jnp.array([[[1., 1.]], [[3., 3.]]])
-    >>> float(braintask.masked_mean_squared_error(outputs, targets, jnp.array([[1.], [0.]])))
+    >>> mask = jnp.array([[1.], [0.]])  # the second step does not count
+    >>> float(braintask.masked_mean_squared_error(outputs, targets, mask))
     1.0
     """
     error = jnp.mean((outputs - targets) ** 2, axis=-1)

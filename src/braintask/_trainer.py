@@ -130,17 +130,19 @@ class Trainer:
         Extra ``metric(logits, labels) -> scalar`` means to track
         (``metric(logits, labels, mask)`` per step); accuracy (``acc``) is
         always tracked, and ``decision_acc`` for per-step targets.
-    mode : {"fused", "step"}
-        One compiled loop per epoch (default), or one compiled call per minibatch.
+    mode : str
+        ``"fused"``: one compiled loop per epoch (default); ``"step"``: one
+        compiled call per minibatch.
     drop_last : bool
         If True (default), trials left over after the last full minibatch wait
         for another epoch's shuffle; if False they form one smaller last
         minibatch (inside the same compiled epoch).
     progress : bool or None
         A tqdm bar over epochs; None (default) shows it only on a terminal.
-    devices : "all" or list of jax.Device, optional
+    devices : str or list of jax.Device, optional
         Data-parallel training: each minibatch is split along its batch axis over
-        a ``jax.sharding.Mesh``; weights and optimizer state are replicated and
+        a ``jax.sharding.Mesh`` (``"all"``: every device JAX sees); weights and
+        optimizer state are replicated and
         XLA inserts the gradient all-reduce. ``batch_size`` must be a multiple
         of the number of devices.
 
@@ -187,14 +189,16 @@ class Trainer:
     compilations = property(lambda self: self.engine.compilations)
 
     # ------------------------------------------------------------------ one epoch
-    def _run_epoch(self, train_data, n: int, test_data):
-        """Train one epoch; return ``(stats, finite, test_stats)`` as arrays."""
+    def _run_epoch(self, train_data, n: int, held: dict, update: bool = True):
+        """Train one epoch; return ``(stats, finite, held_stats)`` as arrays. With
+        ``update=False`` (fused mode) the epoch's updates are all discarded: the
+        held-out metrics are those of the current weights, from the same program."""
         e = self.engine
         order, tail = epoch_order(self.seed, self.epoch, n, self.batch_size)
         tail = jnp.asarray(tail) if len(tail) and not self.drop_last else None
         self._n_steps = len(order) + (tail is not None)
         if self.mode == "fused":
-            return e.epoch_fn(train_data, jnp.asarray(order), tail, test_data, jnp.asarray(True))
+            return e.epoch_fn(train_data, jnp.asarray(order), tail, held, jnp.asarray(update))
         steps, ok = [], jnp.asarray(True)
         for index in list(order) + ([] if tail is None else [tail]):
             ok, out = e.step_fn(ok, e.take(train_data, jnp.asarray(index)))
@@ -202,42 +206,47 @@ class Trainer:
             if not bool(out[1]):
                 break
         stats, finite = jax.tree.map(lambda *a: jnp.stack(a), *steps)
-        test_stats = None if test_data is None or not bool(np.all(finite)) else e.eval_fn(test_data)
-        return stats, finite, test_stats
+        held_stats = {k: e.eval_fn(d) for k, d in held.items()} if bool(np.all(finite)) else {}
+        return stats, finite, held_stats
 
-    def _epoch_record(self, train_data, n: int, test_data) -> dict:
+    def _epoch_record(self, train_data, n: int, held: dict) -> dict:
         t0, lr = time.perf_counter(), self.engine.current_lr()
-        stats, finite, test_stats = self._run_epoch(train_data, n, test_data)
+        stats, finite, held_stats = self._run_epoch(train_data, n, held)
         finite = np.asarray(finite)
         if not finite.all():
             raise diverged(finite, self.epoch + 1, self.history, self._n_steps)
-        record = {"epoch": self.epoch + 1, **self.engine.record(stats, test_stats), "lr": lr}
+        record = {"epoch": self.epoch + 1, **self.engine.record(stats, held_stats), "lr": lr}
         record["time"] = time.perf_counter() - t0
         return record
 
     # ------------------------------------------------------------------ training
-    def fit(self, train, test=None, *, epochs: int, stop_at: Mapping[str, float] | None = None,
+    def fit(self, train, test=None, *, epochs: int, val=None,
+            stop_at: Mapping[str, float] | None = None,
             patience: int | None = None, monitor: str | None = None, mode: str | None = None,
             restore_best: bool = True, checkpoint=None, callbacks=()) -> History:
-        """Train for ``epochs`` more epochs, evaluating ``test`` after each.
+        """Train for ``epochs`` more epochs, evaluating ``val`` and ``test`` after each.
 
         Parameters
         ----------
         train, test : TaskDataset or tuple
             A dataset, or an ``(inputs, targets)`` pair: batch-major ``(N, T, F)``
             inputs and ``(N,)`` (or ``(N, T)``) integer labels. ``test`` may be
-            None. Its metrics are recorded as ``test_*``; for early stopping or
-            any choice, pass a validation split carved from the training data.
+            None; its metrics are recorded as ``test_*``.
         epochs : int
             Epochs to run in this call, >= 1. A later call (or one after
             :meth:`load`) continues the epoch count and the History.
+        val : TaskDataset or tuple, optional
+            A validation set carved from the training data (e.g.
+            ``fit_set, val = train.split(0.8)``), recorded as ``val_*`` and
+            watched by default by early stopping and ``ReduceLROnPlateau``:
+            choose on it, report on ``test``.
         stop_at : dict, optional
             Shortcut for ``StopAt(stop_at)``: stop once every listed metric
             reaches its target, e.g. ``{"test_acc": 1.0}``.
         patience, monitor, mode, restore_best
             Shortcut for ``EarlyStopping(monitor, mode=mode, patience=patience,
-            restore_best=restore_best)``. ``monitor`` (default ``test_loss``,
-            or ``train_loss`` without ``test``) is also the metric that a
+            restore_best=restore_best)``. ``monitor`` (default ``val_loss``,
+            else ``test_loss``, else ``train_loss``) is also the metric that a
             ``ReduceLROnPlateau`` schedule watches.
         checkpoint : str or path, optional
             Shortcut for ``Checkpoint(checkpoint)``: save after every epoch,
@@ -260,18 +269,19 @@ class Trainer:
             last finite ones.
         """
         epochs = check_int("epochs", epochs, 1)
-        train, test = self.engine.check_pair(train, test, self.batch_size)
+        train, held = self.engine.check_sets(train, {"val": val, "test": test}, self.batch_size)
         callbacks = as_callbacks(callbacks, stop_at=stop_at, patience=patience, monitor=monitor,
-                                 mode=mode, restore_best=restore_best, checkpoint=checkpoint)
-        self.metric_names = self.engine.metric_names(test is not None)
+                                 mode=mode, restore_best=restore_best, checkpoint=checkpoint,
+                                 schedule=self.engine.has_schedule)
+        self.metric_names = self.engine.metric_names(list(held))
         train_data = self.engine.to_device(train)
-        test_data = None if test is None else self.engine.to_device(test)
-        self._start(test_data)
+        held = {k: self.engine.to_device(d) for k, d in held.items()}
+        self._start(train_data, train.n_samples, held)
         for cb in callbacks:
             cb.on_fit_start(self)
         with progress_bar(self.progress, epochs, "epochs") as bar:
             for _ in range(epochs):
-                record = self._epoch_record(train_data, train.n_samples, test_data)
+                record = self._epoch_record(train_data, train.n_samples, held)
                 self.epoch += 1
                 self.history.records.append(record)
                 bar.update(1)
@@ -285,16 +295,26 @@ class Trainer:
             cb.on_fit_end(self)
         return self.history
 
-    def _start(self, test_data) -> None:
+    def _start(self, train_data, n: int, held: dict) -> None:
         """Per fit: chance level, brainstate's RNG (first fit), the untrained held-out metrics."""
         self.stop_training = False
         self.history.stop_reason = ""
         self.history.chance = None if self.engine.vector else 1.0 / self.engine.n_classes
         if self.epoch == 0 and not self.history.initial:
             brainstate.random.seed(self.seed)
-            if test_data is not None:
-                stats = self.engine.eval_fn(test_data)
-                self.history.initial = {f"test_{k}": float(v) for k, (v, _) in stats.items()}
+            if not held:
+                return
+            if self.mode == "fused":
+                # The epoch program with every update discarded evaluates the untrained
+                # model: no second program to compile. The random key is put back.
+                key = brainstate.random.DEFAULT.value
+                held_stats = self._run_epoch(train_data, n, held, update=False)[2]
+                brainstate.random.DEFAULT.value = key
+            else:
+                held_stats = {name: self.engine.eval_fn(data) for name, data in held.items()}
+            for name, stats in held_stats.items():
+                self.history.initial.update(
+                    {f"{name}_{k}": float(stats[k][0]) for k in self.engine.stat_names()})
 
     def evaluate(self, data) -> dict:
         """Loss and metrics of the current model on a dataset, in one pass.
@@ -308,7 +328,7 @@ class Trainer:
         """
         data = self.engine.check_data(data, "data")
         stats = self.engine.eval_fn(self.engine.to_device(data))
-        return {k: float(v) for k, (v, _) in stats.items()}
+        return {k: float(stats[k][0]) for k in self.engine.stat_names()}
 
     def predict(self, inputs) -> np.ndarray:
         """Logits of the current model for batch-major ``(N, T, F)`` inputs.

@@ -1,0 +1,121 @@
+"""The code a reader sees on the built site runs where the reader pastes it.
+
+For every page of docs/_build/html with notebook cells, the code of its input cells,
+read from the HTML as rendered (not the sources, not the hidden cells, not the
+outputs), runs in order as one script, in this environment: braintask and its
+dependencies, without the site's tooling. The page's `.py` download must be that same
+code. Run by `nox -s readers` after a docs build; marked `rendered`, so `nox -s tests`
+leaves it out.
+"""
+
+import html
+import importlib
+import os
+import re
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+SITE = Path(os.environ.get("BRAINTASK_SITE", ROOT / "docs" / "_build" / "html"))
+TOOLING = ("myst_nb", "IPython", "sphinx", "myst_parser", "ipykernel")
+
+pytestmark = pytest.mark.rendered
+
+
+class InputCells(HTMLParser):
+    """Text of the <pre> inside each div.cell_input, in page order."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.cells: list[str] = []
+        self._div_depth = 0  # open <div>s inside the current cell_input
+        self._in_pre = False
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        classes = (dict(attrs).get("class") or "").split()
+        if tag == "div":
+            if self._div_depth:
+                self._div_depth += 1
+            elif "cell_input" in classes:
+                self._div_depth = 1
+        elif tag == "pre" and self._div_depth:
+            self._in_pre, self._text = True, []
+
+    def handle_endtag(self, tag):
+        if tag == "pre" and self._in_pre:
+            self._in_pre = False
+            self.cells.append("".join(self._text))
+        elif tag == "div" and self._div_depth:
+            self._div_depth -= 1
+
+    def handle_data(self, data):
+        if self._in_pre:
+            self._text.append(data)
+
+
+def rendered_cells(page: Path) -> list[str]:
+    parser = InputCells()
+    parser.feed(page.read_text(encoding="utf8"))
+    return [html.unescape(c).rstrip("\n") for c in parser.cells]
+
+
+def pages_with_code() -> list[Path]:
+    if not SITE.is_dir():
+        return []
+    pages = [p for p in sorted(SITE.rglob("*.html"))
+             if not p.relative_to(SITE).parts[0].startswith("_")]
+    return [p for p in pages if rendered_cells(p)]
+
+
+PAGES = pages_with_code()
+
+
+def page_id(page: Path) -> str:
+    return page.relative_to(SITE).with_suffix("").as_posix()
+
+
+def test_site_was_built():
+    assert (SITE / "index.html").is_file(), f"no site at {SITE}: run `nox -s docs` first"
+    ids = {page_id(p) for p in PAGES}
+    assert {"index", "tutorials/horn_case_study", "tutorials/memory_across_delays",
+            "tutorials/cogtask_per_step"} <= ids, ids
+
+
+@pytest.mark.parametrize("module", TOOLING)
+def test_no_documentation_tooling_here(module):
+    with pytest.raises(ImportError):
+        importlib.import_module(module)
+
+
+def test_cell_parser_reads_code_not_outputs():
+    page = ("<div class='cell docutils container'><div class='cell_input docutils container'>"
+            "<div class='highlight-ipython3 notranslate'><div class='highlight'><pre>"
+            "<span class='n'>x</span> <span class='o'>=</span> <span class='mi'>1</span>"
+            "&lt;2\n</pre></div></div></div><div class='cell_output docutils container'>"
+            "<div class='output text_plain highlight-myst-ansi'><div class='highlight'>"
+            "<pre>1</pre></div></div></div></div>")
+    parser = InputCells()
+    parser.feed(page)
+    assert parser.cells == ["x = 1<2\n"]
+
+
+@pytest.mark.parametrize("page", PAGES, ids=page_id)
+def test_rendered_code_runs_as_one_script(page, tmp_path):
+    cells = rendered_cells(page)
+    script = tmp_path / f"{page.stem}.py"
+    script.write_text("\n\n".join(cells) + "\n", encoding="utf8")
+    download = page.with_suffix(".py")
+    if download.exists():  # the page's script download is the code it shows
+        shown = [c.strip("\n") for c in cells]
+        body = download.read_text(encoding="utf8")
+        downloaded = [c.split("\n", 1)[1].strip("\n") for c in re.split(r"\n\n# %% ", body)[1:]]
+        assert downloaded == shown, f"{download.name} is not the code {page.name} shows"
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, f"{page_id(page)} fails as a script:\n{done.stderr[-4000:]}"
