@@ -243,12 +243,9 @@ class Engine:
         self.hidden.reset(self.train_batch)
         return logits
 
-    def compile(self, copies: int | None = None, copy_states=None) -> None:
-        """Make the jitted programs; with ``copies``, vmapped over stacked states.
-
-        ``copy_states`` are the states stacked along the copy axis (default: the
-        training and hidden states of this engine).
-        """
+    def compile(self, copies: int | None = None) -> None:
+        """Make the jitted programs; with ``copies``, vmapped over the training and
+        hidden states stacked along a leading copy axis."""
         jit = brainstate.transform.jit
         if copies is None:
             self.copies = None
@@ -258,7 +255,7 @@ class Engine:
             self.forward_fn = jit(self.forward_program)
             return
         self.copies = copies
-        states = copy_states or (self.train_states + self.hidden.states)
+        states = self.train_states + self.hidden.states
         axes = {0: states}
 
         def vmap(fn, in_axes):
@@ -393,14 +390,9 @@ class Engine:
     def scheduler(self):
         return getattr(self.optimizer, "lr_scheduler", None)
 
-    def current_lr(self, copy: int = 0) -> float:
-        """The learning rate the next update uses (of copy ``copy`` when vmapped)."""
-        scheduler = self.scheduler
-        if scheduler is not None and hasattr(scheduler, "current_lrs"):
-            values = jax.tree.leaves(scheduler.current_lrs.value)
-            if values:
-                return _shortest(np.ravel(np.asarray(values[0]))[copy])
-        return _shortest(np.ravel(np.asarray(self.optimizer.current_lr))[copy])
+    def current_lr(self) -> float:
+        """The learning rate the next update uses."""
+        return self.current_lrs(1)[0]
 
     @property
     def has_schedule(self) -> bool:
