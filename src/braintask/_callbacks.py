@@ -19,6 +19,7 @@ import os
 from typing import Mapping
 
 from ._checks import check_choice, check_int, is_better, resolve_mode
+from ._distributed import is_main
 
 __all__ = ["Callback", "EarlyStopping", "StopAt", "Checkpoint", "LearningRateScheduler",
            "CSVLogger", "JSONLinesLogger", "BraintoolsLogger", "FunctionCallback",
@@ -210,7 +211,8 @@ class LearningRateScheduler(Callback):
 class _FileLogger(Callback):
     """Appends one line per epoch and syncs it, so a killed run keeps its log; at
     the start of a fit the file is rewritten from the History, so after a resume
-    the log holds exactly the epochs the History holds."""
+    the log holds exactly the epochs the History holds. Of several processes
+    training one model, process 0 writes (their Histories are the same)."""
 
     def __init__(self, path):
         if not isinstance(path, (str, os.PathLike)):
@@ -228,13 +230,16 @@ class _FileLogger(Callback):
 
     def on_fit_start(self, trainer):
         self._columns = None
+        if not is_main():
+            return
         tmp = self.path + ".tmp"
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(self._format(trainer.history.records))
         os.replace(tmp, self.path)
 
     def on_epoch_end(self, trainer, record):
-        self._append(self._format([record], header=not os.path.getsize(self.path)))
+        if is_main():
+            self._append(self._format([record], header=not os.path.getsize(self.path)))
 
 
 class CSVLogger(_FileLogger):
@@ -257,7 +262,7 @@ class CSVLogger(_FileLogger):
         return buf.getvalue()
 
     def on_epoch_end(self, trainer, record):
-        if os.path.getsize(self.path) and self._header() != list(record):
+        if is_main() and os.path.getsize(self.path) and self._header() != list(record):
             self.on_fit_start(trainer)  # the columns changed: rewrite from the History
             return
         super().on_epoch_end(trainer, record)

@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._distributed import barrier, is_main, to_host
 from ._errors import CheckpointError
 from ._history import History
 
@@ -45,9 +46,9 @@ def snapshot(*, params: dict, opt_values: list, epoch: int, seed: int, history: 
         "epoch": int(epoch),
         "seed": int(seed),
         "lr": lr,
-        "params": {k: jax.tree.map(np.asarray, v) for k, v in params.items()},
+        "params": {k: to_host(v) for k, v in params.items()},
         # Optimizer states are optax named tuples and lists; store their leaves in order.
-        "optimizer": {f"{i:06d}": np.asarray(leaf)
+        "optimizer": {f"{i:06d}": to_host(leaf)
                       for i, leaf in enumerate(jax.tree.leaves(opt_values))},
         # msgpack turns lists into index-keyed dicts; JSON keeps the history as it is.
         "history": json.dumps(history.to_state()),
@@ -63,7 +64,13 @@ def write_checkpoint(path, copies: list[dict], *, extra: dict | None = None) -> 
         "rng": np.asarray(jax.random.key_data(brainstate.random.DEFAULT.value)),
         "extra": json.dumps(extra or {}),
     }
-    return braintools.file.msgpack_save(os.fspath(path), payload)
+    path = written = os.fspath(path)
+    # Of several processes (one training spread over them), process 0 writes and
+    # the others wait for it, so every process can read the file afterwards.
+    if is_main():
+        written = braintools.file.msgpack_save(path, payload)
+    barrier(f"braintask checkpoint {path}")
+    return written
 
 
 def read_checkpoint(path) -> dict:

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._dataset import TaskDataset, as_dataset
+from ._distributed import check_agree, fingerprint, global_array, spans_processes, to_host
 from ._losses import (accuracy, angular_error, cross_entropy, masked_cross_entropy,
                       masked_mean_squared_error)
 from ._states import HiddenBatcher
@@ -128,6 +129,10 @@ class Engine:
         for s in self.train_states:
             s.value = _strict(s.value)
         if mesh is not None:
+            if spans_processes(self.replicated):  # before jax's own, less specific check
+                check_agree({"weights": fingerprint([s.value for s in self.param_states]),
+                             "optimizer states": fingerprint([s.value for s in self.opt_states])},
+                            "Trainer")
             for s in self.train_states:
                 s.value = jax.device_put(s.value, self.replicated)
         #: How many times each program was traced (compiled).
@@ -192,18 +197,23 @@ class Engine:
         return ok, (stats, finite)
 
     def take(self, data, index):
-        """Trials ``index`` ((B,) or (n_batches, B)) of time-major data, minibatch-major."""
-        def take(a):
-            if a.ndim == 1:  # per-trial labels (N,)
-                return a[index]
-            out = jnp.take(a, index, axis=1)  # trials are axis 1 of time-major arrays
-            return jnp.moveaxis(out, 1, 0) if index.ndim == 2 else out
-
-        batch = {k: take(v) for k, v in data.items()}
-        if self.mesh is not None:
+        """Trials ``index`` ((B,) or (n_batches, B)) of time-major data, minibatch-major
+        (NumPy arrays on the host, or traced arrays inside a program)."""
+        batch = {k: _take(v, index) for k, v in data.items()}
+        if self.mesh is not None and not isinstance(index, np.ndarray):
             batch = {k: jax.lax.with_sharding_constraint(v, self._batch_sharding(k, v.ndim))
                      for k, v in batch.items()}
         return batch
+
+    def feed(self, host_data: dict, index: np.ndarray) -> dict:
+        """With a mesh: the minibatches ``index`` of host data as global arrays split
+        along the batch axis, each process copying only its own devices' share
+        (every process computes the same ``index``). A minibatch that does not
+        split evenly over the devices is replicated."""
+        batch = self.take(host_data, index)
+        even = index.shape[-1] % self.mesh.size == 0
+        return {k: global_array(v, self._batch_sharding(k, v.ndim) if even else self.replicated)
+                for k, v in batch.items()}
 
     def _batch_sharding(self, key, ndim):
         from jax.sharding import NamedSharding, PartitionSpec as P
@@ -214,12 +224,15 @@ class Engine:
 
     def epoch_program(self, data, order, tail, held, active):
         """One epoch: minibatches ``order`` (n_batches, B), then the smaller ``tail``
-        minibatch (or None), then each held-out set of ``held`` (name -> data)."""
+        minibatch (or None), then each held-out set of ``held`` (name -> data).
+        With ``order`` None, ``data`` holds the minibatches and ``tail`` the last one."""
         self.compilations["train_epoch"] += 1
-        ok, (stats, finite) = brainstate.transform.scan(self.train_step, active,
-                                                        self.take(data, order))
+        # order None: ``data`` is the epoch's minibatches already gathered (see feed)
+        batches = data if order is None else self.take(data, order)
+        ok, (stats, finite) = brainstate.transform.scan(self.train_step, active, batches)
         if tail is not None:
-            ok, (t_stats, t_finite) = self.train_step(ok, self.take(data, tail))
+            tail = tail if isinstance(tail, dict) else self.take(data, tail)
+            ok, (t_stats, t_finite) = self.train_step(ok, tail)
             stats = jax.tree.map(lambda a, b: jnp.append(a, b[None]), stats, t_stats)
             finite = jnp.append(finite, t_finite[None])
         held_stats = {name: self.loss_and_stats(d)[1] for name, d in held.items()}
@@ -382,9 +395,22 @@ class Engine:
 
     # ------------------------------------------------------------------ data and schedule
     def to_device(self, data) -> dict:
-        """A dataset as a time-major batch dict on the device(s), moved once per fit."""
-        batch = jax.tree.map(jnp.asarray, data.batch(dtype=jnp.result_type(float)))
-        return batch if self.mesh is None else jax.device_put(batch, self.replicated)
+        """A dataset as a time-major batch dict on the device(s), moved once per fit
+        (on every device of a mesh)."""
+        batch = self.to_host(data)
+        sharding = self.replicated if self.mesh is not None else None
+        if self.copy_sharding is not None:
+            from jax.sharding import NamedSharding, PartitionSpec as P
+
+            sharding = NamedSharding(self.copy_sharding.mesh, P())
+        if sharding is None:
+            return jax.tree.map(jnp.asarray, batch)
+        return {k: global_array(v, sharding) for k, v in batch.items()}
+
+    @staticmethod
+    def to_host(data) -> dict:
+        """A dataset as a time-major batch dict of NumPy arrays."""
+        return data.batch(dtype=jnp.result_type(float))
 
     @property
     def scheduler(self):
@@ -410,7 +436,7 @@ class Engine:
         scheduler = self.scheduler
         values = jax.tree.leaves(scheduler.current_lrs.value) if scheduler is not None and \
             hasattr(scheduler, "current_lrs") else []
-        rates = np.ravel(np.asarray(values[0] if values else self.optimizer.current_lr))
+        rates = np.ravel(to_host(values[0] if values else self.optimizer.current_lr))
         rates = np.broadcast_to(rates, (copies,))
         return [_shortest(r) for r in rates]
 
@@ -453,7 +479,14 @@ def _takes_metric(scheduler) -> bool:
     return first is not None and first.name == "metric"
 
 
-# ---------------------------------------------------------------------- data checks
+def _take(a, index):
+    xp = np if isinstance(a, np.ndarray) else jnp
+    if a.ndim == 1:  # per-trial labels (N,)
+        return a[index]
+    out = xp.take(a, index, axis=1)  # trials are axis 1 of time-major arrays
+    return xp.moveaxis(out, 1, 0) if index.ndim == 2 else out
+
+
 def epoch_order(seed: int, epoch: int, n: int, batch: int):
     """An epoch's shuffle, seeded by ``(seed, epoch)``: full minibatches
     ``(n // batch, batch)`` and the trials left over."""

@@ -14,6 +14,7 @@ import numpy as np
 from ._callbacks import as_callbacks
 from ._checkpoint import named_params, read_checkpoint, restore_rng, restorer, snapshot, write_checkpoint
 from ._checks import check_int, check_progress
+from ._distributed import check_agree, fingerprint, spans_processes, to_host
 from ._engine import Engine, epoch_order
 from ._errors import CheckpointError
 from ._history import History
@@ -184,6 +185,31 @@ class MultiSeedTrainer:
         self._resumed = self._stacked = False
         self.metric_names: list[str] = []
 
+    def _local(self, tree):
+        """Stacked values that every process can index: gathered to the host when
+        the copies are spread over the devices of several processes."""
+        return to_host(tree) if spans_processes(self.engine.copy_sharding) else tree
+
+    def _check_processes_agree(self, train, held: dict) -> None:
+        """With copies spread over several processes, each process must build the
+        same copies on the same data (a clear error in every process otherwise)."""
+        if not spans_processes(self.engine.copy_sharding):
+            return
+        facts = {"copies": fingerprint(np.array([c["seed"] for c in self.copies]),
+                                       np.array([c["lr"] or 0.0 for c in self.copies])),
+                 "batch_size": self.batch_size, "drop_last": self.drop_last,
+                 "epochs": fingerprint(np.array([t.epoch for t in self.trainers])),
+                 "stopped": fingerprint(np.array(self.stopped)),
+                 "train trials": train.n_samples,
+                 "train data": fingerprint(train.inputs, train.targets),
+                 "weights": fingerprint(*[s.value for t in self.trainers
+                                          for s in t.engine.param_states])}
+        for name in ("val", "test"):
+            data = held.get(name)
+            facts[f"{name} trials"] = 0 if data is None else data.n_samples
+            facts[f"{name} data"] = 0 if data is None else fingerprint(data.inputs, data.targets)
+        check_agree(facts, "MultiSeedTrainer")
+
     def _check_same_structure(self):
         def shapes(t):
             return [jax.tree.map(np.shape, s.value) for s in t.engine.train_states]
@@ -217,10 +243,10 @@ class MultiSeedTrainer:
         self._stacked = True
 
     def _unstack(self):
-        stacked = [s.value for s in self.engine.train_states]
+        stacked = self._local([s.value for s in self.engine.train_states])
         for k, trainer in enumerate(self.trainers):
             for state, value in zip(trainer.engine.train_states, stacked):
-                state.value = jax.tree.map(lambda v: v[k], value)
+                state.value = jax.tree.map(lambda v: jnp.asarray(v[k]), value)
         self.trainers[0].engine.reset_hidden()
         self._stacked = False
 
@@ -257,6 +283,7 @@ class MultiSeedTrainer:
         if not self._resumed:
             self.stopped = [False] * len(self.copies)
         self._resumed = False
+        self._check_processes_agree(train, held)
         train_data = self.engine.to_device(train)
         held = {k: self.engine.to_device(d) for k, d in held.items()}
         self._stack()
@@ -267,7 +294,8 @@ class MultiSeedTrainer:
                 # copies: no second program to compile
                 orders, tails = self._plans(train.n_samples)
                 inactive = np.zeros(len(self.copies), bool)
-                held_stats = self.engine.epoch_fn(train_data, orders, tails, held, inactive)[2]
+                held_stats = to_host(
+                    self.engine.epoch_fn(train_data, orders, tails, held, inactive)[2])
                 for name, stats in held_stats.items():
                     for k, t in enumerate(self.trainers):
                         t.history.initial.update({f"{name}_{m}": float(stats[m][0][k])
@@ -302,7 +330,7 @@ class MultiSeedTrainer:
         self._share_checks()
         self._stack()
         try:
-            stats = self.engine.eval_fn(self.engine.to_device(data))
+            stats = to_host(self.engine.eval_fn(self.engine.to_device(data)))
         finally:
             self._unstack()
         return [{m: float(stats[m][0][k]) for m in self.engine.stat_names()}
@@ -322,7 +350,7 @@ class MultiSeedTrainer:
         lrs = self.engine.current_lrs(len(self.copies))
         before = [s.value for s in self.engine.train_states]
         out = self.engine.epoch_fn(train_data, orders, tails, held, active)
-        stats, finite, held_stats = jax.tree.map(np.asarray, out)  # to the host, once
+        stats, finite, held_stats = to_host(out)  # to the host, once
         for k in np.flatnonzero(active):
             if not finite[k].all():
                 for s, v in zip(self.engine.train_states, before):
@@ -345,17 +373,21 @@ class MultiSeedTrainer:
 
     # ------------------------------------------------------------------ checkpoints
     def _snapshots(self, stacked: bool) -> list[dict]:
-        """One snapshot per copy; while fit runs, sliced out of the stacked states."""
+        """One snapshot per copy; while fit runs, sliced out of the stacked states
+        (read to the host once)."""
+        if stacked:
+            names = named_params(self.trainers[0].model)
+            params = to_host({name: s.value for name, s in names.items()})
+            opt = to_host([s.value for s in self.engine.opt_states])
         out = []
         for k, (c, t) in enumerate(zip(self.copies, self.trainers)):
             if stacked:
                 take = lambda v: jax.tree.map(lambda a: a[k], v)
-                params, states = named_params(self.trainers[0].model), self.engine.opt_states
+                copy_params, copy_opt = take(params), take(opt)
             else:
-                take = lambda v: v
-                params, states = named_params(t.model), t.engine.opt_states
-            out.append(snapshot(params={name: take(s.value) for name, s in params.items()},
-                                opt_values=[take(s.value) for s in states], epoch=t.epoch,
+                copy_params = {name: s.value for name, s in named_params(t.model).items()}
+                copy_opt = [s.value for s in t.engine.opt_states]
+            out.append(snapshot(params=copy_params, opt_values=copy_opt, epoch=t.epoch,
                                 seed=c["seed"], history=t.history, lr=c["lr"]))
         return out
 

@@ -15,6 +15,7 @@ from tqdm import tqdm
 from ._callbacks import as_callbacks
 from ._checkpoint import named_params, read_checkpoint, restore_rng, restorer, snapshot, write_checkpoint
 from ._checks import check_choice, check_int, check_progress
+from ._distributed import check_agree, fingerprint, is_main, process_count, to_host
 from ._engine import Engine, epoch_order
 from ._errors import CheckpointError, TrainingDiverged
 from ._history import History
@@ -24,8 +25,10 @@ __all__ = ["Trainer", "progress_bar", "diverged"]
 
 
 def progress_bar(progress, total: int, desc: str):
-    """A tqdm bar over epochs; ``progress=None`` shows it only on a terminal."""
+    """A tqdm bar over epochs; ``progress=None`` shows it only on a terminal. Of
+    several processes, only process 0 shows it."""
     disable = (not sys.stderr.isatty()) if progress is None else not progress
+    disable = disable or not is_main()
     return tqdm(total=total, desc=desc, unit="epoch", disable=disable, leave=False)
 
 
@@ -195,13 +198,22 @@ class Trainer:
         held-out metrics are those of the current weights, from the same program."""
         e = self.engine
         order, tail = epoch_order(self.seed, self.epoch, n, self.batch_size)
-        tail = jnp.asarray(tail) if len(tail) and not self.drop_last else None
+        tail = tail if len(tail) and not self.drop_last else None
         self._n_steps = len(order) + (tail is not None)
+        # one device: the data sits on it and the program gathers each minibatch; a
+        # mesh: each process hands its devices their share of every minibatch
+        gather = (lambda index: e.feed(train_data, index)) if e.mesh is not None else None
         if self.mode == "fused":
-            return e.epoch_fn(train_data, jnp.asarray(order), tail, held, jnp.asarray(update))
+            if gather is None:
+                return e.epoch_fn(train_data, jnp.asarray(order),
+                                  None if tail is None else jnp.asarray(tail), held,
+                                  jnp.asarray(update))
+            return e.epoch_fn(gather(order), None, None if tail is None else gather(tail),
+                              held, jnp.asarray(update))
         steps, ok = [], jnp.asarray(True)
         for index in list(order) + ([] if tail is None else [tail]):
-            ok, out = e.step_fn(ok, e.take(train_data, jnp.asarray(index)))
+            batch = gather(index) if gather else e.take(train_data, jnp.asarray(index))
+            ok, out = e.step_fn(ok, batch)
             steps.append(out)
             if not bool(out[1]):
                 break
@@ -274,7 +286,11 @@ class Trainer:
                                  mode=mode, restore_best=restore_best, checkpoint=checkpoint,
                                  schedule=self.engine.has_schedule)
         self.metric_names = self.engine.metric_names(list(held))
-        train_data = self.engine.to_device(train)
+        if self.engine.mesh is not None:  # fed per epoch, a share to each process
+            self._check_processes_agree(train, held)
+            train_data = self.engine.to_host(train)
+        else:
+            train_data = self.engine.to_device(train)
         held = {k: self.engine.to_device(d) for k, d in held.items()}
         self._start(train_data, train.n_samples, held)
         for cb in callbacks:
@@ -294,6 +310,25 @@ class Trainer:
         for cb in callbacks:
             cb.on_fit_end(self)
         return self.history
+
+    def _check_processes_agree(self, train, held: dict) -> None:
+        """With a mesh over several processes: each process must hold the same
+        run, or the global minibatches would mix different data (a clear error
+        in every process, before any program runs)."""
+        if process_count() == 1:
+            return
+        facts = {"seed": self.seed, "batch_size": self.batch_size, "epoch": self.epoch,
+                 "mode": ["fused", "step"].index(self.mode), "drop_last": self.drop_last,
+                 "train trials": train.n_samples,
+                 "train data": fingerprint(train.inputs, train.targets),
+                 "weights": fingerprint(*[s.value for s in self.engine.param_states]),
+                 "optimizer states": fingerprint(*jax.tree.leaves(
+                     [s.value for s in self.engine.opt_states]))}
+        for name in ("val", "test"):
+            data = held.get(name)
+            facts[f"{name} trials"] = 0 if data is None else data.n_samples
+            facts[f"{name} data"] = 0 if data is None else fingerprint(data.inputs, data.targets)
+        check_agree(facts, "Trainer")
 
     def _start(self, train_data, n: int, held: dict) -> None:
         """Per fit: chance level, brainstate's RNG (first fit), the untrained held-out metrics."""
@@ -340,7 +375,7 @@ class Trainer:
         if inputs.ndim != 3:
             raise ValueError(f"inputs must be batch-major (N, T, F), got shape {inputs.shape}.")
         x = jnp.asarray(inputs.transpose(1, 0, 2), dtype=float)
-        logits = np.asarray(self.engine.forward_fn(x))
+        logits = to_host(self.engine.forward_fn(x))
         return logits.swapaxes(0, 1) if logits.ndim == 3 else logits
 
     # ------------------------------------------------------------------ used by callbacks
