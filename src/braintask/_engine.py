@@ -180,12 +180,45 @@ class Engine:
                                            jnp.sum(decision).astype(real))
         return loss, {"loss": (loss, weight), **stats}
 
+    def gradients(self, batch):
+        """``(grads, loss, stats)`` of one minibatch.
+
+        With a mesh, each device differentiates its own share of the minibatch
+        (``shard_map``) and one all-reduce per step combines the shares, weighted
+        by their trials (or kept steps): the gradient of the whole minibatch. Left
+        to the compiler, a batch-sharded recurrent network would instead reduce
+        the recurrent weights' gradient at every time step of the backward pass.
+        """
+        def local(batch):
+            return brainstate.transform.grad(lambda: self.loss_and_stats(batch), self.params,
+                                             has_aux=True, return_value=True)()
+
+        if self.mesh is None or batch["x"].shape[1] % self.mesh.size:
+            return local(batch)  # one device, or a last minibatch replicated on every device
+
+        keys = list(batch)
+
+        def share(*arrays):
+            batch = dict(zip(keys, arrays))
+            hidden = [s.value for s in self.hidden.states]
+            grads, loss, stats = local(batch)
+            for s, v in zip(self.hidden.states, hidden):  # leave them as they came in
+                s.value = v
+            weight = stats["loss"][1]
+            return (_weighted_mean(grads, weight), _weighted_mean(loss, weight),
+                    {k: (_weighted_mean(v, w), jax.lax.psum(w, "batch"))
+                     for k, (v, w) in stats.items()})
+
+        from jax.sharding import PartitionSpec as P
+
+        specs = tuple(self._batch_spec(k, batch[k].ndim) for k in keys)
+        return brainstate.transform.shard_map(share, self.mesh, in_specs=specs,
+                                              out_specs=P(), check_vma=False)(*batch.values())
+
     def train_step(self, ok, batch):
         """One guarded update. ``ok`` false (an earlier non-finite step, or a copy
         that has stopped) discards the update, so the weights stay as they were."""
-        grads, loss, stats = brainstate.transform.grad(
-            lambda: self.loss_and_stats(batch), self.params, has_aux=True, return_value=True
-        )()
+        grads, loss, stats = self.gradients(batch)
         finite = jnp.isfinite(loss)
         for g in jax.tree.leaves(grads):
             finite &= jnp.all(jnp.isfinite(g))
@@ -198,12 +231,8 @@ class Engine:
 
     def take(self, data, index):
         """Trials ``index`` ((B,) or (n_batches, B)) of time-major data, minibatch-major
-        (NumPy arrays on the host, or traced arrays inside a program)."""
-        batch = {k: _take(v, index) for k, v in data.items()}
-        if self.mesh is not None and not isinstance(index, np.ndarray):
-            batch = {k: jax.lax.with_sharding_constraint(v, self._batch_sharding(k, v.ndim))
-                     for k, v in batch.items()}
-        return batch
+        (NumPy arrays on the host, or arrays on the device)."""
+        return {k: _take(v, index) for k, v in data.items()}
 
     def feed(self, host_data: dict, index: np.ndarray) -> dict:
         """With a mesh: the minibatches ``index`` of host data as global arrays split
@@ -215,12 +244,17 @@ class Engine:
         return {k: global_array(v, self._batch_sharding(k, v.ndim) if even else self.replicated)
                 for k, v in batch.items()}
 
-    def _batch_sharding(self, key, ndim):
-        from jax.sharding import NamedSharding, PartitionSpec as P
+    def _batch_spec(self, key, ndim):
+        from jax.sharding import PartitionSpec as P
 
         # x and vector targets are (..., T, B, D); labels and masks (..., B) or (..., T, B)
         axis = ndim - 2 if key == "x" or (key == "y" and self.vector) else ndim - 1
-        return NamedSharding(self.mesh, P(*("batch" if i == axis else None for i in range(ndim))))
+        return P(*("batch" if i == axis else None for i in range(ndim)))
+
+    def _batch_sharding(self, key, ndim):
+        from jax.sharding import NamedSharding
+
+        return NamedSharding(self.mesh, self._batch_spec(key, ndim))
 
     def epoch_program(self, data, order, tail, held, active):
         """One epoch: minibatches ``order`` (n_batches, B), then the smaller ``tail``
@@ -477,6 +511,14 @@ def _takes_metric(scheduler) -> bool:
         return False
     first = next(iter(params.values()), None)
     return first is not None and first.name == "metric"
+
+
+def _weighted_mean(tree, weight):
+    """Inside ``shard_map``: the mean over the mesh's ``"batch"`` axis of each
+    device's ``tree``, weighted by its ``weight`` (0 where every weight is 0)."""
+    total = jax.lax.psum(weight, "batch")
+    safe = jnp.where(total > 0, total, 1)
+    return jax.tree.map(lambda v: jax.lax.psum(v * weight, "batch") / safe, tree)
 
 
 def _take(a, index):
