@@ -204,10 +204,14 @@ class Engine:
             grads, loss, stats = local(batch)
             for s, v in zip(self.hidden.states, hidden):  # leave them as they came in
                 s.value = v
+            # every share's sums, in one message: a step pays the latency once
             weight = stats["loss"][1]
-            return (_weighted_mean(grads, weight), _weighted_mean(loss, weight),
-                    {k: (_weighted_mean(v, w), jax.lax.psum(w, "batch"))
-                     for k, (v, w) in stats.items()})
+            sums = _psum_flat({"grads": jax.tree.map(lambda g: g * weight, grads),
+                               "stats": {k: (v * w, w) for k, (v, w) in stats.items()}})
+            total = sums["stats"]["loss"][1]
+            grads = jax.tree.map(lambda g: g / _nonzero(total), sums["grads"])
+            stats = {k: (v / _nonzero(w), w) for k, (v, w) in sums["stats"].items()}
+            return grads, stats["loss"][0], stats
 
         from jax.sharding import PartitionSpec as P
 
@@ -513,12 +517,17 @@ def _takes_metric(scheduler) -> bool:
     return first is not None and first.name == "metric"
 
 
-def _weighted_mean(tree, weight):
-    """Inside ``shard_map``: the mean over the mesh's ``"batch"`` axis of each
-    device's ``tree``, weighted by its ``weight`` (0 where every weight is 0)."""
-    total = jax.lax.psum(weight, "batch")
-    safe = jnp.where(total > 0, total, 1)
-    return jax.tree.map(lambda v: jax.lax.psum(v * weight, "batch") / safe, tree)
+def _psum_flat(tree):
+    """Inside ``shard_map``: ``tree`` summed over the mesh's ``"batch"`` axis, as
+    one flat vector (one all-reduce, whatever the number of arrays)."""
+    from jax.flatten_util import ravel_pytree
+
+    flat, unflatten = ravel_pytree(tree)
+    return unflatten(jax.lax.psum(flat, "batch"))
+
+
+def _nonzero(total):
+    return jnp.where(total > 0, total, 1)  # a weight of 0 leaves a sum of 0
 
 
 def _take(a, index):
