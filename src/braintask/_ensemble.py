@@ -111,8 +111,11 @@ class MultiSeedTrainer:
         tqdm bar over epochs; None shows it only on a terminal.
     devices : str or list of jax.Device, optional
         ``"all"`` or a list: spread the copies over these devices (the copy
-        axis is sharded); the number of
-        copies must be a multiple of the number of devices.
+        axis is sharded), those of every process after
+        ``jax.distributed.initialize``; the number of copies must be a multiple
+        of the number of devices. Across processes, each process must build the
+        same copies on the same data (checked), and process 0 alone writes
+        checkpoints.
 
     Attributes
     ----------

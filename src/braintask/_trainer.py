@@ -144,10 +144,14 @@ class Trainer:
         A tqdm bar over epochs; None (default) shows it only on a terminal.
     devices : str or list of jax.Device, optional
         Data-parallel training: each minibatch is split along its batch axis over
-        a ``jax.sharding.Mesh`` (``"all"``: every device JAX sees); weights and
-        optimizer state are replicated and
-        XLA inserts the gradient all-reduce. ``batch_size`` must be a multiple
-        of the number of devices.
+        a ``jax.sharding.Mesh`` (``"all"``: every device JAX sees, those of every
+        process after ``jax.distributed.initialize``); weights and optimizer
+        state are replicated, each device differentiates its share and one
+        all-reduce per step combines them. ``batch_size`` must be a multiple of
+        the number of devices. Across processes, each process must build the
+        same data, model and seed (checked: a ``ValueError`` names what
+        differs); it feeds its own devices their share of every minibatch, and
+        process 0 alone writes checkpoints and logs.
 
     Examples
     --------
