@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -108,3 +109,15 @@ def test_processes_that_disagree_get_a_clear_error(tmp_path):
         assert "2 processes of this Trainer disagree on weights" in r["seed"]
         assert "train trials (process 0: 104, process 1: 96)" in r["data"]
         assert "same seed" in r["data"]
+
+
+def test_a_process_whose_peer_never_starts_ends_by_itself(tmp_path):
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": "", "INIT_TIMEOUT": "5"}
+    start = time.monotonic()
+    # process 0 of 2, and no process 1
+    done = subprocess.run([sys.executable, WORKER, "trainer", "0", "2", str(free_port()),
+                           str(tmp_path)], env=env, capture_output=True, text=True,
+                          timeout=TIME_LIMIT)
+    assert done.returncode != 0
+    assert time.monotonic() - start < 90
+    assert not (tmp_path / "trainer-0.json").exists()
