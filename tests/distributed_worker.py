@@ -73,6 +73,14 @@ elif scenario == "sweep":
     grid.fit(fit_set, test, val=val, epochs=1, checkpoint=ckpt)
     resumed = sweep().load(ckpt)
     resumed.fit(fit_set, test, val=val, epochs=1)
+    # per-copy schedules and early stopping with restore_best, on stacked states
+    # that are spread over the processes
+    scheduled = braintask.MultiSeedTrainer(
+        horn, lambda lr: braintools.optim.Adam(
+            lr=braintools.optim.StepLR(base_lr=lr, step_size=1, gamma=0.5)),
+        seeds=[0, 1], lrs=[1e-2, 3e-1], batch_size=16, progress=False, devices=devices)
+    result["scheduled"] = [h.to_records() for h in
+                           scheduled.fit(fit_set, test, val=val, epochs=4, patience=1)]
     result.update(straight=[h.to_records() for h in sweep().fit(fit_set, test, val=val, epochs=2)],
                   resumed=[h.to_records() for h in resumed.histories],
                   evaluate=resumed.evaluate(test), used=len(grid.devices or [None]))

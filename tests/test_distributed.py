@@ -97,7 +97,7 @@ def test_sweep_copies_spread_over_processes_match_one_process(tmp_path):
     (one,) = launch("sweep", 1, tmp_path / "one")
     assert all(r["used"] == 2 for r in two) and one["used"] == 1
     assert len(one["straight"]) == 4  # 2 learning rates x 2 seeds
-    for key in ("straight", "resumed", "evaluate"):
+    for key in ("straight", "resumed", "evaluate", "scheduled"):
         assert largest_difference(two[0][key], two[1][key]) == 0.0, key
         assert largest_difference(two[0][key], one[key]) < 1e-5, key
     assert largest_difference(two[0]["resumed"], two[0]["straight"]) == 0.0
