@@ -287,7 +287,8 @@ class BraintoolsLogger(Callback):
     ``WandBLogger``, ``MLFlowLogger``, ``CompositeLogger``, ...): the record's
     metrics go to ``log_metrics`` with the epoch as the step, the trainer's
     batch size and seed to ``log_hyperparams`` at the start, and
-    ``finalize("success")`` is called at the end of the fit.
+    ``finalize("success")`` is called at the end of the fit. Of several
+    processes training one model, process 0 logs (their records are the same).
 
     Examples
     --------
@@ -303,15 +304,17 @@ class BraintoolsLogger(Callback):
 
     def on_fit_start(self, trainer):
         params = {k: getattr(trainer, k) for k in ("batch_size", "seed") if hasattr(trainer, k)}
-        if params and hasattr(self.logger, "log_hyperparams"):
+        if params and hasattr(self.logger, "log_hyperparams") and is_main():
             self.logger.log_hyperparams(params)
 
     def on_epoch_end(self, trainer, record):
-        self.logger.log_metrics({k: v for k, v in record.items() if k != "epoch"},
-                                step=record["epoch"])
+        if is_main():
+            self.logger.log_metrics({k: v for k, v in record.items() if k != "epoch"},
+                                    step=record["epoch"])
 
     def on_fit_end(self, trainer):
-        self.logger.finalize("success")
+        if is_main():
+            self.logger.finalize("success")
 
 
 class FunctionCallback(Callback):
