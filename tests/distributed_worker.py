@@ -54,7 +54,9 @@ val, test = rest.split(32)
 if scenario == "trainer":
     ckpt = os.path.join(out, "trainer.msgpack")
     first = trainer()
-    first.fit(fit_set, test, val=val, epochs=2, checkpoint=ckpt)  # written by process 0
+    # the checkpoint and the log are written by process 0 only
+    first.fit(fit_set, test, val=val, epochs=2, checkpoint=ckpt,
+              callbacks=[braintask.CSVLogger(os.path.join(out, "log.csv"))])
     resumed = trainer().load(ckpt)  # read by every process
     resumed.fit(fit_set, test, val=val, epochs=1)
     straight = trainer().fit(fit_set, test, val=val, epochs=3)

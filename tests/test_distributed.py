@@ -45,7 +45,8 @@ def launch(scenario: str, n: int, out) -> list[dict]:
         if p.returncode:
             errors.append(f"process {i} exited with {p.returncode}:\n{err[-3000:]}")
     assert not errors, "\n".join(errors)
-    return [json.loads((out / f"{scenario}-{i}.json").read_text()) for i in range(n)]
+    return [{**json.loads((out / f"{scenario}-{i}.json").read_text()), "out": str(out)}
+            for i in range(n)]
 
 
 def largest_difference(a, b) -> float:
@@ -87,6 +88,9 @@ def test_trainer_history_is_the_same_in_both_processes_and_as_one_process(traine
 
 def test_checkpoint_written_by_process_0_resumes_exactly_in_every_process(trainer_runs):
     (p0, p1), _ = trainer_runs
+    log = os.path.join(p0["out"], "log.csv")
+    with open(log) as f:
+        assert len(f.read().splitlines()) == 3  # a header and 2 epochs, written once
     # 2 epochs, a checkpoint, a new Trainer loading it, 1 more epoch == 3 epochs straight
     assert largest_difference(p0["resumed"], p0["straight"]) == 0.0
     assert largest_difference(p1["resumed"], p1["straight"]) == 0.0
