@@ -13,6 +13,9 @@ from helpers import make_horn  # noqa: F401  (tests import it from here too)
 
 brainstate.environ.set(dt=1.0 * u.ms)  # for module-scoped fixtures too
 
+# a script that test_distributed.py starts as separate processes, not a test module
+collect_ignore = ["distributed_worker.py"]
+
 
 @pytest.fixture(autouse=True)
 def dt_one_ms():
