@@ -7,8 +7,11 @@
 - the states a training step writes (weights, optimizer moments, the learning
   rate schedule's states), with their dtypes fixed once so nothing re-traces;
 - the programs: a guarded train step, a whole epoch as one scan (minibatches
-  gathered on the device, an optional smaller last minibatch, the held-out
+  gathered on the device, or with a mesh handed in by every process, its
+  devices' share; an optional smaller last minibatch; the held-out
   evaluation), an evaluation pass and a forward pass;
+- with a mesh, the data-parallel gradient: each device's share differentiated
+  on its own, combined by one all-reduce per step;
 - the hidden-state rule: **outside a program the hidden states are at the
   training batch shape** (with a leading copy axis when vmapped); inside, every
   forward pass first resets them to its own batch, and every program ends by
