@@ -186,36 +186,55 @@ class Engine(DataChecks):
         """``(grads, loss, stats)`` of one minibatch.
 
         With a mesh, each device differentiates its own share of the minibatch
-        (``shard_map``) and one all-reduce per step combines the shares, weighted
-        by their trials (or kept steps): the gradient of the whole minibatch. Left
-        to the compiler, a batch-sharded recurrent network would instead reduce
-        the recurrent weights' gradient at every time step of the backward pass.
+        and one all-reduce per step combines the shares, weighted by their
+        trials (or kept steps): the gradient of the whole minibatch. Left to the
+        compiler, a batch-sharded recurrent network would instead reduce the
+        recurrent weights' gradient at every time step of the backward pass.
         """
         def local(batch):
             return brainstate.transform.grad(lambda: self.loss_and_stats(batch), self.params,
                                              has_aux=True, return_value=True)()
 
-        if self.mesh is None or batch["x"].shape[1] % self.mesh.size:
+        if not self._splits(batch):
             return local(batch)  # one device, or a last minibatch replicated on every device
+
+        def share(batch):
+            grads, _, stats = local(batch)
+            # every share's sums in one message: a step pays the latency once
+            weight = stats["loss"][1]
+            sums = _psum_flat({"grads": jax.tree.map(lambda g: g * weight, grads),
+                               "stats": _weighted(stats)})
+            total = sums["stats"]["loss"][1]
+            stats = _means(sums["stats"])
+            return jax.tree.map(lambda g: g / _nonzero(total), sums["grads"]), \
+                stats["loss"][0], stats
+
+        return self._on_shares(share, batch)
+
+    def set_stats(self, batch):
+        """Loss and metrics of a whole set; with a mesh, each device scores its share."""
+        if not self._splits(batch):
+            return self.loss_and_stats(batch)[1]
+        return self._on_shares(
+            lambda b: _means(_psum_flat(_weighted(self.loss_and_stats(b)[1]))), batch)
+
+    def _splits(self, batch) -> bool:
+        return self.mesh is not None and batch["x"].shape[1] % self.mesh.size == 0
+
+    def _on_shares(self, fn, batch):
+        """Inside a program: ``fn`` on each device's share of ``batch``
+        (``shard_map``); ``fn`` sums over the devices, so its result is the same
+        on all of them. The hidden states are left as they came in."""
+        from jax.sharding import PartitionSpec as P
 
         keys = list(batch)
 
         def share(*arrays):
-            batch = dict(zip(keys, arrays))
             hidden = [s.value for s in self.hidden.states]
-            grads, loss, stats = local(batch)
-            for s, v in zip(self.hidden.states, hidden):  # leave them as they came in
+            out = fn(dict(zip(keys, arrays)))
+            for s, v in zip(self.hidden.states, hidden):
                 s.value = v
-            # every share's sums, in one message: a step pays the latency once
-            weight = stats["loss"][1]
-            sums = _psum_flat({"grads": jax.tree.map(lambda g: g * weight, grads),
-                               "stats": {k: (v * w, w) for k, (v, w) in stats.items()}})
-            total = sums["stats"]["loss"][1]
-            grads = jax.tree.map(lambda g: g / _nonzero(total), sums["grads"])
-            stats = {k: (v / _nonzero(w), w) for k, (v, w) in sums["stats"].items()}
-            return grads, stats["loss"][0], stats
-
-        from jax.sharding import PartitionSpec as P
+            return out
 
         specs = tuple(self._batch_spec(k, batch[k].ndim) for k in keys)
         return brainstate.transform.shard_map(share, self.mesh, in_specs=specs,
@@ -241,12 +260,15 @@ class Engine(DataChecks):
         return {k: _take(v, index) for k, v in data.items()}
 
     def feed(self, host_data: dict, index: np.ndarray) -> dict:
-        """With a mesh: the minibatches ``index`` of host data as global arrays split
-        along the batch axis, each process copying only its own devices' share
-        (every process computes the same ``index``). A minibatch that does not
+        """With a mesh: the minibatches ``index`` of host data (every process
+        computes the same ``index``), placed by :meth:`place`."""
+        return self.place(self.take(host_data, index))
+
+    def place(self, batch: dict) -> dict:
+        """With a mesh: host arrays as global arrays split along the batch axis,
+        each process copying only its own devices' share; a batch that does not
         split evenly over the devices is replicated."""
-        batch = self.take(host_data, index)
-        even = index.shape[-1] % self.mesh.size == 0
+        even = batch["x"].shape[-2] % self.mesh.size == 0
         return {k: global_array(v, self._batch_sharding(k, v.ndim) if even else self.replicated)
                 for k, v in batch.items()}
 
@@ -275,7 +297,7 @@ class Engine(DataChecks):
             ok, (t_stats, t_finite) = self.train_step(ok, tail)
             stats = jax.tree.map(lambda a, b: jnp.append(a, b[None]), stats, t_stats)
             finite = jnp.append(finite, t_finite[None])
-        held_stats = {name: self.loss_and_stats(d)[1] for name, d in held.items()}
+        held_stats = {name: self.set_stats(d) for name, d in held.items()}
         self.hidden.reset(self.train_batch)
         return stats, finite, held_stats
 
@@ -287,7 +309,7 @@ class Engine(DataChecks):
 
     def eval_program(self, batch):
         self.compilations["evaluate"] += 1
-        stats = self.loss_and_stats(batch)[1]
+        stats = self.set_stats(batch)
         self.hidden.reset(self.train_batch)
         return stats
 
@@ -347,16 +369,16 @@ class Engine(DataChecks):
     # ------------------------------------------------------------------ data and schedule
     def to_device(self, data) -> dict:
         """A dataset as a time-major batch dict on the device(s), moved once per fit
-        (on every device of a mesh)."""
+        (split over the devices of a mesh)."""
         batch = self.to_host(data)
-        sharding = self.replicated if self.mesh is not None else None
-        if self.copy_sharding is not None:
+        if self.mesh is not None:  # split over the devices, to be scored by shares
+            return self.place(batch)
+        if self.copy_sharding is not None:  # every copy reads all of it
             from jax.sharding import NamedSharding, PartitionSpec as P
 
             sharding = NamedSharding(self.copy_sharding.mesh, P())
-        if sharding is None:
-            return jax.tree.map(jnp.asarray, batch)
-        return {k: global_array(v, sharding) for k, v in batch.items()}
+            return {k: global_array(v, sharding) for k, v in batch.items()}
+        return jax.tree.map(jnp.asarray, batch)
 
     @staticmethod
     def to_host(data) -> dict:
@@ -437,6 +459,14 @@ def _psum_flat(tree):
 
     flat, unflatten = ravel_pytree(tree)
     return unflatten(jax.lax.psum(flat, "batch"))
+
+
+def _weighted(stats: dict) -> dict:
+    return {k: (v * w, w) for k, (v, w) in stats.items()}
+
+
+def _means(sums: dict) -> dict:
+    return {k: (v / _nonzero(w), w) for k, (v, w) in sums.items()}
 
 
 def _nonzero(total):

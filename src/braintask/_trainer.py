@@ -147,7 +147,7 @@ class Trainer:
         a ``jax.sharding.Mesh`` (``"all"``: every device JAX sees, those of every
         process after ``jax.distributed.initialize``); weights and optimizer
         state are replicated, each device differentiates its share and one
-        all-reduce per step combines them. ``batch_size`` must be a multiple of
+        all-reduce per step combines them; held-out sets are split too. ``batch_size`` must be a multiple of
         the number of devices. Across processes, each process must build the
         same data, model and seed (checked: a ``ValueError`` names what
         differs); it feeds its own devices their share of every minibatch, and
