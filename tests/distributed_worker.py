@@ -97,6 +97,8 @@ elif scenario == "disagree":
     # the same model, but process 1 holds fewer training trials
     result["data"] = error(lambda: trainer().fit(fit_set.split(96 if pid else 104)[0],
                                                  test, epochs=1))
+    # as many trials, other ones
+    result["evaluate"] = error(lambda: trainer().evaluate(val if pid else test))
 else:
     raise SystemExit(f"unknown scenario {scenario!r}")
 

@@ -110,9 +110,12 @@ def test_sweep_copies_spread_over_processes_match_one_process(tmp_path):
 def test_processes_that_disagree_get_a_clear_error(tmp_path):
     runs = launch("disagree", 2, tmp_path)
     for r in runs:
-        assert "2 processes of this Trainer disagree on weights" in r["seed"]
-        assert "train trials (process 0: 104, process 1: 96)" in r["data"]
+        assert "2 processes disagree in Trainer on weights" in r["seed"]  # when built
+        assert "disagree in Trainer.fit on train trials (process 0: 104, process 1: 96)" \
+            in r["data"]
         assert "same seed" in r["data"]
+        assert "disagree in Trainer.evaluate on data (process 0:" in r["evaluate"]
+        assert "trials" not in r["evaluate"]  # 32 trials in both
 
 
 def test_a_process_whose_peer_never_starts_ends_by_itself(tmp_path):

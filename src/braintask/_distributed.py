@@ -97,7 +97,7 @@ def check_agree(facts: dict, what: str) -> None:
             shown = ", ".join(f"process {p}: {v}" for p, v in enumerate(values))
             lines.append(f"{names[i]} ({shown})")
         raise ValueError(
-            f"the {jax.process_count()} processes of this {what} disagree on "
+            f"the {jax.process_count()} processes disagree in {what} on "
             + "; ".join(lines) + ". Every process must build the same data, the same model "
             "and optimizer, and use the same seed (checksums are shown for arrays)."
         )

@@ -211,7 +211,7 @@ class MultiSeedTrainer:
             data = held.get(name)
             facts[f"{name} trials"] = 0 if data is None else data.n_samples
             facts[f"{name} data"] = 0 if data is None else fingerprint(data.inputs, data.targets)
-        check_agree(facts, "MultiSeedTrainer")
+        check_agree(facts, "MultiSeedTrainer.fit")
 
     def _check_same_structure(self):
         def shapes(t):
@@ -330,6 +330,9 @@ class MultiSeedTrainer:
         the validation set.
         """
         data = self.engine.check_data(data, "data")
+        if spans_processes(self.engine.copy_sharding):
+            check_agree({"trials": data.n_samples, "data": fingerprint(data.inputs, data.targets)},
+                        "MultiSeedTrainer.evaluate")
         self._share_checks()
         self._stack()
         try:

@@ -332,7 +332,7 @@ class Trainer:
             data = held.get(name)
             facts[f"{name} trials"] = 0 if data is None else data.n_samples
             facts[f"{name} data"] = 0 if data is None else fingerprint(data.inputs, data.targets)
-        check_agree(facts, "Trainer")
+        check_agree(facts, "Trainer.fit")
 
     def _start(self, train_data, n: int, held: dict) -> None:
         """Per fit: chance level, brainstate's RNG (first fit), the untrained held-out metrics."""
@@ -366,6 +366,9 @@ class Trainer:
             continuous targets), exact over every trial (or kept step).
         """
         data = self.engine.check_data(data, "data")
+        if self.engine.mesh is not None:
+            check_agree({"trials": data.n_samples,
+                         "data": fingerprint(data.inputs, data.targets)}, "Trainer.evaluate")
         stats = self.engine.eval_fn(self.engine.to_device(data))
         return {k: float(stats[k][0]) for k in self.engine.stat_names()}
 
@@ -378,6 +381,8 @@ class Trainer:
         inputs = np.asarray(inputs)
         if inputs.ndim != 3:
             raise ValueError(f"inputs must be batch-major (N, T, F), got shape {inputs.shape}.")
+        if self.engine.mesh is not None:
+            check_agree({"inputs": fingerprint(inputs)}, "Trainer.predict")
         x = jnp.asarray(inputs.transpose(1, 0, 2), dtype=float)
         logits = to_host(self.engine.forward_fn(x))
         return logits.swapaxes(0, 1) if logits.ndim == 3 else logits
