@@ -4,7 +4,6 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 import brainstate
 import brainunit as u
-import numpy as np
 import pytest
 
 import braintask

@@ -5,7 +5,6 @@ import sys
 import textwrap
 
 import braintools
-import numpy as np
 import pytest
 
 import braintask

@@ -7,7 +7,6 @@ import sys
 import textwrap
 
 import brainstate
-import braintools
 import jax
 import numpy as np
 import pytest
