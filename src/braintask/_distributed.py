@@ -23,7 +23,7 @@ import jax
 import numpy as np
 
 __all__ = ["process_count", "is_main", "spans_processes", "barrier", "to_host",
-           "global_array", "check_agree", "fingerprint"]
+           "global_array", "check_agree", "data_facts", "fingerprint"]
 
 
 def process_count() -> int:
@@ -76,6 +76,18 @@ def fingerprint(*trees) -> int:
         crc = zlib.crc32(f"{a.shape}{a.dtype}".encode(), crc)
         crc = zlib.crc32(a.tobytes(), crc)
     return crc & 0x7FFFFFFF
+
+
+def data_facts(train, held: dict) -> dict:
+    """The sizes and checksums of a fit's training and held-out sets, for :func:`check_agree`."""
+    facts = {}
+    for name, data in {"train": train, **held}.items():
+        facts[f"{name} trials"] = data.n_samples
+        facts[f"{name} data"] = fingerprint(data.inputs, data.targets)
+    for name in ("val", "test"):  # the same names in every process, present or not
+        facts.setdefault(f"{name} trials", 0)
+        facts.setdefault(f"{name} data", 0)
+    return facts
 
 
 def check_agree(facts: dict, what: str) -> None:

@@ -14,7 +14,7 @@ import numpy as np
 from ._callbacks import as_callbacks
 from ._checkpoint import named_params, read_checkpoint, restore_rng, restorer, snapshot, write_checkpoint
 from ._checks import check_int, check_progress
-from ._distributed import check_agree, fingerprint, spans_processes, to_host
+from ._distributed import check_agree, data_facts, fingerprint, spans_processes, to_host
 from ._engine import Engine, epoch_order
 from ._errors import CheckpointError
 from ._history import History
@@ -203,14 +203,9 @@ class MultiSeedTrainer:
                  "batch_size": self.batch_size, "drop_last": self.drop_last,
                  "epochs": fingerprint(np.array([t.epoch for t in self.trainers])),
                  "stopped": fingerprint(np.array(self.stopped)),
-                 "train trials": train.n_samples,
-                 "train data": fingerprint(train.inputs, train.targets),
                  "weights": fingerprint(*[s.value for t in self.trainers
                                           for s in t.engine.param_states])}
-        for name in ("val", "test"):
-            data = held.get(name)
-            facts[f"{name} trials"] = 0 if data is None else data.n_samples
-            facts[f"{name} data"] = 0 if data is None else fingerprint(data.inputs, data.targets)
+        facts.update(data_facts(train, held))
         check_agree(facts, "MultiSeedTrainer.fit")
 
     def _check_same_structure(self):

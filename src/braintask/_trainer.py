@@ -15,7 +15,7 @@ from tqdm import tqdm
 from ._callbacks import as_callbacks
 from ._checkpoint import named_params, read_checkpoint, restore_rng, restorer, snapshot, write_checkpoint
 from ._checks import check_choice, check_int, check_progress
-from ._distributed import check_agree, fingerprint, is_main, process_count, to_host
+from ._distributed import check_agree, data_facts, fingerprint, is_main, process_count, to_host
 from ._engine import Engine, epoch_order
 from ._errors import CheckpointError, TrainingDiverged
 from ._history import History
@@ -147,8 +147,8 @@ class Trainer:
         a ``jax.sharding.Mesh`` (``"all"``: every device JAX sees, those of every
         process after ``jax.distributed.initialize``); weights and optimizer
         state are replicated, each device differentiates its share and one
-        all-reduce per step combines them; held-out sets are split too. ``batch_size`` must be a multiple of
-        the number of devices. Across processes, each process must build the
+        all-reduce per step combines them; held-out sets are split too.
+        ``batch_size`` must be a multiple of the number of devices. Across processes, each process must build the
         same data, model and seed (checked: a ``ValueError`` names what
         differs); it feeds its own devices their share of every minibatch, and
         process 0 alone writes checkpoints and logs.
@@ -323,15 +323,10 @@ class Trainer:
             return
         facts = {"seed": self.seed, "batch_size": self.batch_size, "epoch": self.epoch,
                  "mode": ["fused", "step"].index(self.mode), "drop_last": self.drop_last,
-                 "train trials": train.n_samples,
-                 "train data": fingerprint(train.inputs, train.targets),
                  "weights": fingerprint(*[s.value for s in self.engine.param_states]),
                  "optimizer states": fingerprint(*jax.tree.leaves(
                      [s.value for s in self.engine.opt_states]))}
-        for name in ("val", "test"):
-            data = held.get(name)
-            facts[f"{name} trials"] = 0 if data is None else data.n_samples
-            facts[f"{name} data"] = 0 if data is None else fingerprint(data.inputs, data.targets)
+        facts.update(data_facts(train, held))
         check_agree(facts, "Trainer.fit")
 
     def _start(self, train_data, n: int, held: dict) -> None:
