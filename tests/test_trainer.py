@@ -236,7 +236,8 @@ def test_a_validation_set_is_recorded_and_watched_by_default(small_task):
     trainer = trainer_for(make_horn(), lr=5e-2)
     history = trainer.fit(fit_set, test, val=val, epochs=6, patience=2)
     assert history.metrics == ["epoch", "train_loss", "train_acc", "val_loss", "val_acc",
-                                "test_loss", "test_acc", "lr", "time"]
+                                "test_loss", "test_acc", "updates", "lr", "time"]
+    assert history.updates == [3 * e for e in range(1, len(history) + 1)]  # 48 trials, batch 16
     assert set(history.initial) == {"val_loss", "val_acc", "test_loss", "test_acc"}
     # early stopping watched val_loss, not the test set
     assert history.best_epoch == int(np.argmin(history.val_loss)) + 1

@@ -62,7 +62,7 @@ def test_a_vector_task_trains_loss_and_angular_error_fall(vector_data):
     history = trainer.fit(train, test, epochs=25)
     assert trainer.loss is braintask.masked_mean_squared_error
     assert history.metrics[1:] == ["train_loss", "train_decision_angular_error", "test_loss",
-                                   "test_decision_angular_error", "lr", "time"]
+                                   "test_decision_angular_error", "updates", "lr", "time"]
     assert history.chance is None
     first_error = history.initial["test_decision_angular_error"]
     assert first_error > 60  # untrained: no better than ignoring the stimulus

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
-import time
 from typing import Callable, Mapping, Sequence
 
 import brainstate
@@ -12,13 +12,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._callbacks import as_callbacks
-from ._checkpoint import named_params, read_checkpoint, restore_rng, restorer, snapshot, write_checkpoint
+from ._checkpoint import named_params
 from ._checks import check_int, check_progress
 from ._distributed import check_agree, data_facts, fingerprint, spans_processes, to_host
-from ._engine import Engine, epoch_order
-from ._errors import CheckpointError
+from ._engine import Engine
+from ._feed import epoch_order
+from ._fitloop import run_fit
 from ._history import History
-from ._trainer import Trainer, check_metrics, diverged, make_mesh, progress_bar
+from ._persist import copy_snapshot, load_copies, save_copies
+from ._setup import check_metrics, checked_eval_data, make_mesh
+from ._trainer import Trainer
 
 __all__ = ["MultiSeedTrainer"]
 
@@ -38,8 +41,18 @@ def _check_lrs(lrs):
     return out
 
 
+def _check_seeds(seeds) -> list[int]:
+    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence) or not len(seeds):
+        raise TypeError(f"seeds must be a non-empty sequence of ints, got {seeds!r}.")
+    seeds = [check_int("seeds[i]", s, 0) for s in seeds]
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct, got {seeds}.")
+    return seeds
+
+
 class _CopyView:
-    """One copy as its callbacks see it, while the states of all copies are stacked."""
+    """One copy as its callbacks see it (a ``TrainerLike``), while the states of
+    all copies are stacked."""
 
     def __init__(self, owner: "MultiSeedTrainer", k: int):
         self.owner, self.k = owner, k
@@ -49,6 +62,9 @@ class _CopyView:
     history = property(lambda self: self.trainer.history)
     epoch = property(lambda self: self.trainer.epoch)
     metric_names = property(lambda self: self.owner.metric_names)
+
+    def _advance(self, record: dict) -> None:
+        self.trainer._advance(record)
 
     def get_weights(self):
         return [jax.tree.map(lambda v: jnp.copy(v[self.k]), s.value)
@@ -60,14 +76,13 @@ class _CopyView:
 
     def step_schedule(self, metric=None):
         # The copy's own scheduler steps on its slice of the stacked schedule states.
-        carrier = self.owner.engine.schedule_states
-        own = self.trainer.engine.schedule_states
+        carrier = self.owner.engine.schedule.states
+        own = self.trainer.engine.schedule.states
         stacked = [s.value for s in carrier]
         for s, v in zip(own, stacked):
             s.value = jax.tree.map(lambda a: a[self.k], v)
-        self.trainer.engine.step_schedule(metric)
-        new = [s.value for s in own]
-        for s, v, n in zip(carrier, stacked, new):
+        self.trainer.engine.schedule.step(metric)
+        for s, v, n in zip(carrier, stacked, [s.value for s in own]):
             s.value = jax.tree.map(lambda a, b: a.at[self.k].set(b), v, n)
 
     def save(self, path):
@@ -108,7 +123,7 @@ class MultiSeedTrainer:
     batch_size, loss, metrics, drop_last
         As for :class:`Trainer`.
     progress : bool or None
-        tqdm bar over epochs; None shows it only on a terminal.
+        tqdm bar over epochs; None shows it on a terminal and in notebooks.
     devices : str or list of jax.Device, optional
         ``"all"`` or a list: spread the copies over these devices (the copy
         axis is sharded), those of every process after
@@ -146,14 +161,9 @@ class MultiSeedTrainer:
         if not callable(build_model) or not callable(build_optimizer):
             raise TypeError(
                 "build_model and build_optimizer must be callables that return a new model and "
-                "a new optimizer, e.g. lambda: braintools.optim.Adam(lr=1e-3)."
-            )
-        if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence) or not len(seeds):
-            raise TypeError(f"seeds must be a non-empty sequence of ints, got {seeds!r}.")
-        seeds = [check_int("seeds[i]", s, 0) for s in seeds]
-        if len(set(seeds)) != len(seeds):
-            raise ValueError(f"seeds must be distinct, got {seeds}.")
-        self.copies = [{"seed": s, "lr": lr} for lr, s in itertools.product(_check_lrs(lrs), seeds)]
+                "a new optimizer, e.g. lambda: braintools.optim.Adam(lr=1e-3).")
+        self.copies = [{"seed": s, "lr": lr}
+                       for lr, s in itertools.product(_check_lrs(lrs), _check_seeds(seeds))]
         self.seeds = [c["seed"] for c in self.copies]
         self.progress = check_progress(progress)
         self.trainers: list[Trainer] = []
@@ -180,33 +190,19 @@ class MultiSeedTrainer:
 
             mesh, self.devices = make_mesh(devices, len(self.copies), "copies",
                                            "the number of copies")
-            self.engine.copy_sharding = NamedSharding(mesh, P("copies"))
+            self.engine.feeder.copy_sharding = NamedSharding(mesh, P("copies"))
         self.engine.compile(copies=len(self.copies))
         first.engine.reset_hidden()
         self.epoch = 0  # epochs run by fit (copies that stopped early have fewer)
         self.stopped = [False] * len(self.copies)
         self._resumed = self._stacked = False
+        self._current: list[_CopyView] = []
         self.metric_names: list[str] = []
 
     def _local(self, tree):
         """Stacked values that every process can index: gathered to the host when
         the copies are spread over the devices of several processes."""
-        return to_host(tree) if spans_processes(self.engine.copy_sharding) else tree
-
-    def _check_processes_agree(self, train, held: dict) -> None:
-        """With copies spread over several processes, each process must build the
-        same copies on the same data (a clear error in every process otherwise)."""
-        if not spans_processes(self.engine.copy_sharding):
-            return
-        facts = {"copies": fingerprint(np.array([c["seed"] for c in self.copies]),
-                                       np.array([c["lr"] or 0.0 for c in self.copies])),
-                 "batch_size": self.batch_size, "drop_last": self.drop_last,
-                 "epochs": fingerprint(np.array([t.epoch for t in self.trainers])),
-                 "stopped": fingerprint(np.array(self.stopped)),
-                 "weights": fingerprint(*[s.value for t in self.trainers
-                                          for s in t.engine.param_states])}
-        facts.update(data_facts(train, held))
-        check_agree(facts, "MultiSeedTrainer.fit")
+        return to_host(tree) if spans_processes(self.engine.feeder.copy_sharding) else tree
 
     def _check_same_structure(self):
         def shapes(t):
@@ -218,25 +214,25 @@ class MultiSeedTrainer:
                                  "than the first: build_model and build_optimizer must build the "
                                  "same architecture on every call.")
 
-    def _share_checks(self):
-        """Every copy's engine learns what the shared engine's data checks found."""
-        for t in self.trainers:
-            t.engine.per_step, t.engine.n_classes = self.engine.per_step, self.engine.n_classes
-            t.engine.loss, t.engine.vector = self.engine.loss, self.engine.vector
-            t.engine.metrics = dict(self.engine.metrics)
-
     @property
     def histories(self) -> list[History]:
         """One History per copy, in the order of :attr:`copies`."""
         return [t.history for t in self.trainers]
+
+    def summary(self, metrics: Sequence[str] | None = None):
+        """One row per copy (seed, learning rate, epochs, last metrics, criterion):
+        a ``pandas.DataFrame``."""
+        from ._history import summary_table
+
+        return summary_table(self.copies, self.histories, metrics)
 
     # ------------------------------------------------------------------ stacking
     def _stack(self):
         for i, state in enumerate(self.engine.train_states):
             state.value = jax.tree.map(lambda *v: jnp.stack(v),
                                        *[t.engine.train_states[i].value for t in self.trainers])
-            if self.engine.copy_sharding is not None:
-                state.value = jax.device_put(state.value, self.engine.copy_sharding)
+            if self.engine.feeder.copy_sharding is not None:
+                state.value = jax.device_put(state.value, self.engine.feeder.copy_sharding)
         self.engine.reset_hidden()
         self._stacked = True
 
@@ -245,22 +241,94 @@ class MultiSeedTrainer:
         for k, trainer in enumerate(self.trainers):
             for state, value in zip(trainer.engine.train_states, stacked):
                 state.value = jax.tree.map(lambda v: jnp.asarray(v[k]), value)
+            trainer.engine.spec = self.engine.spec
         self.trainers[0].engine.reset_hidden()
         self._stacked = False
+
+    # ------------------------------------------------------------------ for the fit loop
+    def _views(self) -> list:
+        if not self._resumed:
+            self.stopped = [False] * len(self.copies)
+        self._resumed = False
+        self._current = [_CopyView(self, k) for k in range(len(self.copies))]
+        for view, stopped in zip(self._current, self.stopped):
+            view.stop_training = stopped
+        return self._current
+
+    def _place(self, data) -> dict:
+        return self.engine.feeder.to_device(data)
+
+    _begin = _stack
+
+    def _end(self):
+        self.stopped = [v.stop_training for v in self._current]
+        self._unstack()
+
+    def _plans(self, n: int):
+        """Every copy's shuffle for its next epoch: orders (K, n_batches, B) and tails."""
+        plans = [epoch_order(t.seed, t.epoch, n, self.batch_size) for t in self.trainers]
+        orders = np.stack([p[0] for p in plans])
+        tails = None if self.drop_last or not len(plans[0][1]) else np.stack([p[1] for p in plans])
+        return orders, tails
+
+    def _initial(self, data, n: int, held: dict) -> list[dict]:
+        """The untrained copies' held-out metrics (first fit only): the epoch program
+        with every copy inactive, so no second program to compile."""
+        if not held or any(t.history.initial for t in self.trainers) \
+                or any(t.epoch for t in self.trainers):
+            return [{} for _ in self.trainers]
+        orders, tails = self._plans(n)
+        inactive = np.zeros(len(self.copies), bool)
+        stats = to_host(self.engine.epoch_fn(data, orders, tails, held, inactive)[2])
+        return [jax.tree.map(lambda a: a[k], stats) for k in range(len(self.copies))]
+
+    def _train_epoch(self, data, n: int, held: dict, active) -> list:
+        orders, tails = self._plans(n)
+        self._before = [s.value for s in self.engine.train_states]
+        out = self.engine.epoch_fn(data, orders, tails, held, active)
+        stats, finite, held_stats = to_host(out)  # to the host, once
+        self.epoch += 1
+        n_steps = finite.shape[1]
+        return [(jax.tree.map(lambda a: a[k], stats), finite[k],
+                 jax.tree.map(lambda a: a[k], held_stats), n_steps)
+                for k in np.flatnonzero(active)]
+
+    def _undo_epoch(self) -> None:
+        """Every copy back to its weights from before the failed epoch."""
+        for s, v in zip(self.engine.train_states, self._before):
+            s.value = v
+        self.epoch -= 1
+
+    def _check_processes_agree(self, train, held: dict) -> None:
+        """With copies spread over several processes, each process must build the
+        same copies on the same data (a clear error in every process otherwise)."""
+        if not spans_processes(self.engine.feeder.copy_sharding):
+            return
+        facts = {"copies": fingerprint(np.array([c["seed"] for c in self.copies]),
+                                       np.array([c["lr"] or 0.0 for c in self.copies])),
+                 "batch_size": self.batch_size, "drop_last": self.drop_last,
+                 "epochs": fingerprint(np.array([t.epoch for t in self.trainers])),
+                 "stopped": fingerprint(np.array(self.stopped)),
+                 "weights": fingerprint(*[s.value for t in self.trainers
+                                          for s in t.engine.param_states])}
+        facts.update(data_facts(train, held))
+        check_agree(facts, "MultiSeedTrainer.fit")
 
     # ------------------------------------------------------------------ training
     def fit(self, train, test=None, *, epochs: int, val=None,
             stop_at: Mapping[str, float] | None = None,
             patience: int | None = None, monitor: str | None = None, mode: str | None = None,
-            restore_best: bool = True, checkpoint=None) -> list[History]:
+            restore_best: bool = True, criterion=None, checkpoint=None) -> list[History]:
         """Train every copy for up to ``epochs`` more epochs; return one History per copy.
 
-        ``train``, ``test``, ``val`` and the stopping arguments are as for :meth:`Trainer.fit`,
-        applied to each copy on its own: a copy that reaches ``stop_at`` or runs
-        out of ``patience`` stops updating while the others go on (its History
-        ends there, and a learning-rate schedule steps per copy). ``checkpoint``
-        saves all copies after every epoch; :meth:`load` resumes exactly, copies
-        that had stopped included.
+        ``train`` (a dataset or a :class:`braintask.TrialSource`: every copy
+        trains on the same trials of an epoch), ``test``, ``val`` and the
+        stopping arguments are as for :meth:`Trainer.fit`, applied to each copy
+        on its own: a copy that reaches ``stop_at`` or its ``criterion``, or runs
+        out of ``patience``, stops updating while the others go on (its History
+        ends there, and a learning-rate schedule steps per copy); each copy gets
+        its own copy of ``criterion``. ``checkpoint`` saves all copies after
+        every epoch; :meth:`load` resumes exactly, copies that had stopped included.
 
         Raises
         ------
@@ -268,53 +336,13 @@ class MultiSeedTrainer:
             If any copy's loss or gradients become NaN or inf; the message names
             the copy, and every copy keeps its weights from before that epoch.
         """
-        epochs = check_int("epochs", epochs, 1)
-        train, held = self.engine.check_sets(train, {"val": val, "test": test}, self.batch_size)
-        self._share_checks()
-        for t in self.trainers:
-            t.history.chance = None if self.engine.vector else 1.0 / self.engine.n_classes
-        self.metric_names = self.engine.metric_names(list(held))
-        views = [_CopyView(self, k) for k in range(len(self.copies))]
-        callbacks = [as_callbacks([], stop_at=stop_at, patience=patience, monitor=monitor,
+        callbacks = [as_callbacks([] if criterion is None else [copy.deepcopy(criterion)],
+                                  stop_at=stop_at, patience=patience, monitor=monitor,
                                   mode=mode, restore_best=restore_best,
-                                  schedule=t.engine.has_schedule) for t in self.trainers]
-        if not self._resumed:
-            self.stopped = [False] * len(self.copies)
-        self._resumed = False
-        self._check_processes_agree(train, held)
-        train_data = self.engine.to_device(train)
-        held = {k: self.engine.to_device(d) for k, d in held.items()}
-        self._stack()
-        try:
-            if held and not any(t.history.initial for t in self.trainers) \
-                    and all(t.epoch == 0 for t in self.trainers):
-                # the epoch program with every copy inactive evaluates the untrained
-                # copies: no second program to compile
-                orders, tails = self._plans(train.n_samples)
-                inactive = np.zeros(len(self.copies), bool)
-                held_stats = to_host(
-                    self.engine.epoch_fn(train_data, orders, tails, held, inactive)[2])
-                for name, stats in held_stats.items():
-                    for k, t in enumerate(self.trainers):
-                        t.history.initial.update({f"{name}_{m}": float(stats[m][0][k])
-                                                  for m in self.engine.stat_names()})
-            for view, cbs in zip(views, callbacks):
-                view.trainer.history.stop_reason = ""
-                for cb in cbs:
-                    cb.on_fit_start(view)
-            with progress_bar(self.progress, epochs, f"epochs ({len(self.copies)} copies)") as bar:
-                for _ in range(epochs):
-                    if all(self.stopped):
-                        break
-                    self._epoch(train_data, train.n_samples, held, views, callbacks)
-                    if checkpoint is not None:
-                        self.save(checkpoint)
-                    bar.update(1)
-            for view, cbs in zip(views, callbacks):
-                for cb in cbs:
-                    cb.on_fit_end(view)
-        finally:
-            self._unstack()
+                                  schedule=t.engine.schedule.changes) for t in self.trainers]
+        run_fit(self, train, {"val": val, "test": test}, epochs=epochs, callbacks=callbacks,
+                batch_size=self.batch_size, checkpoint=checkpoint,
+                desc=f"epochs ({len(self.copies)} copies)")
         return self.histories
 
     def evaluate(self, data) -> list[dict]:
@@ -324,101 +352,45 @@ class MultiSeedTrainer:
         of :attr:`copies`: e.g. score the test set once, after choosing on
         the validation set.
         """
-        data = self.engine.check_data(data, "data")
-        if spans_processes(self.engine.copy_sharding):
-            check_agree({"trials": data.n_samples, "data": fingerprint(data.inputs, data.targets)},
-                        "MultiSeedTrainer.evaluate")
-        self._share_checks()
+        data = checked_eval_data(self.engine, data, "MultiSeedTrainer.evaluate",
+                                 spans_processes(self.engine.feeder.copy_sharding))
         self._stack()
         try:
-            stats = to_host(self.engine.eval_fn(self.engine.to_device(data)))
+            stats = to_host(self.engine.eval_fn(self.engine.feeder.to_device(data)))
         finally:
             self._unstack()
-        return [{m: float(stats[m][0][k]) for m in self.engine.stat_names()}
-                for k in range(len(self.copies))]
+        names = self.engine.spec.stat_names()
+        return [{m: float(stats[m][0][k]) for m in names} for k in range(len(self.copies))]
 
-    def _plans(self, n: int):
-        """Every copy's shuffle for its next epoch: orders (K, n_batches, B) and tails."""
-        plans = [epoch_order(t.seed, t.epoch, n, self.batch_size) for t in self.trainers]
-        orders = np.stack([p[0] for p in plans])
-        tails = None if self.drop_last or not len(plans[0][1]) else np.stack([p[1] for p in plans])
-        return orders, tails
-
-    def _epoch(self, train_data, n, held, views, callbacks):
-        t0 = time.perf_counter()
-        orders, tails = self._plans(n)
-        active = np.array([not s for s in self.stopped])
-        lrs = self.engine.current_lrs(len(self.copies))
-        before = [s.value for s in self.engine.train_states]
-        out = self.engine.epoch_fn(train_data, orders, tails, held, active)
-        stats, finite, held_stats = to_host(out)  # to the host, once
-        for k in np.flatnonzero(active):
-            if not finite[k].all():
-                for s, v in zip(self.engine.train_states, before):
-                    s.value = v
-                raise diverged(finite[k], self.trainers[k].epoch + 1, self.trainers[k].history,
-                               finite.shape[1], who=f"copy {self.copies[k]}: ")
-        elapsed = (time.perf_counter() - t0) / max(int(active.sum()), 1)
-        self.epoch += 1
-        for k in np.flatnonzero(active):
-            trainer, view = self.trainers[k], views[k]
-            pick = lambda tree: jax.tree.map(lambda a: a[k], tree)
-            record = {"epoch": trainer.epoch + 1,
-                      **self.engine.record(pick(stats), pick(held_stats)),
-                      "lr": lrs[k], "time": elapsed}
-            trainer.epoch += 1
-            trainer.history.records.append(record)
-            for cb in callbacks[k]:
-                cb.on_epoch_end(view, record)
-            self.stopped[k] = view.stop_training
+    def predict(self, inputs, *, states: bool = False) -> list:
+        """:meth:`Trainer.predict` of every copy, in the order of :attr:`copies`."""
+        return [t.predict(inputs, states=states) for t in self.trainers]
 
     # ------------------------------------------------------------------ checkpoints
-    def _snapshots(self, stacked: bool) -> list[dict]:
+    def _snapshots(self) -> list[dict]:
         """One snapshot per copy; while fit runs, sliced out of the stacked states
         (read to the host once)."""
-        if stacked:
-            names = named_params(self.trainers[0].model)
-            params = to_host({name: s.value for name, s in names.items()})
-            opt = to_host([s.value for s in self.engine.opt_states])
-        out = []
-        for k, (c, t) in enumerate(zip(self.copies, self.trainers)):
-            if stacked:
-                take = lambda v: jax.tree.map(lambda a: a[k], v)
-                copy_params, copy_opt = take(params), take(opt)
-            else:
-                copy_params = {name: s.value for name, s in named_params(t.model).items()}
-                copy_opt = [s.value for s in t.engine.opt_states]
-            out.append(snapshot(params=copy_params, opt_values=copy_opt, epoch=t.epoch,
-                                seed=c["seed"], history=t.history, lr=c["lr"]))
-        return out
+        if not self._stacked:
+            return [copy_snapshot(t, lr=c["lr"]) for c, t in zip(self.copies, self.trainers)]
+        names = named_params(self.trainers[0].model)
+        params = to_host({name: s.value for name, s in names.items()})
+        opt = to_host([s.value for s in self.engine.opt_states])
+        take = lambda v, k: jax.tree.map(lambda a: a[k], v)
+        return [copy_snapshot(t, params=take(params, k), opt=take(opt, k), lr=c["lr"])
+                for k, (c, t) in enumerate(zip(self.copies, self.trainers))]
 
     def save(self, path) -> str:
         """Save every copy (weights, optimizer and schedule states, epoch, History),
         which copies have stopped, and the RNG key, in one file, atomically."""
-        return write_checkpoint(path, self._snapshots(self._stacked),
-                                extra={"stopped": self.stopped, "epoch": self.epoch})
+        stopped = [v.stop_training for v in self._current] if self._stacked else self.stopped
+        return save_copies(path, self._snapshots(), extra={"stopped": stopped, "epoch": self.epoch})
 
     def load(self, path) -> "MultiSeedTrainer":
         """Restore a checkpoint written by :meth:`save` (or ``fit(checkpoint=...)``);
         the next :meth:`fit` continues exactly. Everything is checked first: on a
         :class:`CheckpointError` nothing changes."""
-        raw = read_checkpoint(path)
-        if len(raw["copies"]) != len(self.copies):
-            raise CheckpointError(f"checkpoint {str(path)!r} holds {len(raw['copies'])} copies, "
-                                  f"this MultiSeedTrainer has {len(self.copies)}.")
-        applies = []
-        for c, t, saved in zip(self.copies, self.trainers, raw["copies"]):
-            if saved.get("lr") != c["lr"]:
-                raise CheckpointError(f"checkpoint {str(path)!r} has a copy with lr="
-                                      f"{saved.get('lr')}, this one has lr={c['lr']}.")
-            applies.append(restorer(path, saved, params=named_params(t.model),
-                                    opt_states=t.engine.opt_states, seed=c["seed"]))
-        for apply, t, saved in zip(applies, self.trainers, raw["copies"]):
-            apply()
-            t.epoch = int(saved["epoch"])
-            t.history = saved["history"]
-        restore_rng(raw)
-        self.stopped = [bool(s) for s in raw["extra"].get("stopped", self.stopped)]
-        self.epoch = int(raw["extra"].get("epoch", 0))
+        extra = load_copies(path, self.trainers, [c["lr"] for c in self.copies])
+        self.stopped = [bool(s) for s in extra.get("stopped", self.stopped)]
+        self.epoch = int(extra.get("epoch", 0))
         self._resumed = True
         return self

@@ -24,7 +24,10 @@ class HiddenBatcher:
 
     def __init__(self, model: brainstate.nn.Module):
         brainstate.nn.init_all_states(model)
-        self.states = list(model.states(_is_hidden).values())
+        found = model.states(_is_hidden)
+        #: Each state's path in the model, e.g. ``"layers/0/h2h/model/x"``.
+        self.names = ["/".join(str(p) for p in path) for path in found.keys()]
+        self.states = list(found.values())
         self.initial = [jax.tree.map(jnp.asarray, s.value) for s in self.states]
 
     def reset(self, batch_size: int) -> None:

@@ -2,85 +2,24 @@
 
 from __future__ import annotations
 
-import sys
-import time
 from typing import Callable, Mapping
 
 import brainstate
 import jax
 import jax.numpy as jnp
 import numpy as np
-from tqdm import tqdm
 
 from ._callbacks import as_callbacks
-from ._checkpoint import named_params, read_checkpoint, restore_rng, restorer, snapshot, write_checkpoint
 from ._checks import check_choice, check_int, check_progress
-from ._distributed import check_agree, data_facts, fingerprint, is_main, process_count, to_host
-from ._engine import Engine, epoch_order
-from ._errors import CheckpointError, TrainingDiverged
+from ._distributed import check_agree, data_facts, fingerprint, process_count, to_host
+from ._engine import Engine
+from ._feed import epoch_order
+from ._fitloop import run_fit
 from ._history import History
-from ._losses import accuracy
+from ._persist import copy_snapshot, load_copies, save_copies
+from ._setup import check_metrics, check_model_and_optimizer, checked_eval_data, make_mesh
 
-__all__ = ["Trainer", "progress_bar", "diverged"]
-
-
-def progress_bar(progress, total: int, desc: str):
-    """A tqdm bar over epochs; ``progress=None`` shows it only on a terminal. Of
-    several processes, only process 0 shows it."""
-    disable = (not sys.stderr.isatty()) if progress is None else not progress
-    disable = disable or not is_main()
-    return tqdm(total=total, desc=desc, unit="epoch", disable=disable, leave=False)
-
-
-def diverged(finite, epoch: int, history, n_steps: int, who: str = "") -> TrainingDiverged:
-    step = int(np.argmin(finite)) + 1
-    return TrainingDiverged(
-        f"{who}the training loss or a gradient became NaN/inf at epoch {epoch}, minibatch "
-        f"{step} of {n_steps}. Training stopped; the model keeps the weights from before "
-        f"that minibatch. Lower the learning rate, clip gradients (e.g. "
-        f"braintools.optim.Adam(lr=..., grad_clip_norm=1.0)), or check the inputs.",
-        epoch=epoch, step=step, history=history,
-    )
-
-
-def check_metrics(metrics) -> dict:
-    metrics = dict(metrics or {})
-    for name, fn in metrics.items():
-        if not isinstance(name, str) or not name.isidentifier() or not callable(fn):
-            raise TypeError(f"metrics must map identifier names to callables, got {name!r}: {fn!r}.")
-        if name in ("loss", "acc", "decision_acc"):
-            raise ValueError(f"metric name {name!r} is taken by the built-in loss/accuracy.")
-    return {"acc": accuracy, **metrics}
-
-
-def check_model_and_optimizer(model, optimizer, loss):
-    if not isinstance(model, brainstate.nn.Module):
-        raise TypeError(f"model must be a brainstate.nn.Module, got {type(model).__name__}.")
-    if not hasattr(optimizer, "step") or not hasattr(optimizer, "register_trainable_weights"):
-        raise TypeError(
-            f"optimizer must be a braintools.optim optimizer (e.g. braintools.optim.Adam(lr=1e-3)), "
-            f"got {type(optimizer).__name__}."
-        )
-    if loss is not None and not callable(loss):
-        raise TypeError(f"loss must be a callable loss(logits, labels), got {type(loss).__name__}.")
-
-
-def make_mesh(devices, size: int, axis: str, what: str):
-    """A one-axis ``jax.sharding.Mesh`` over ``devices`` ("all" or a list), which
-    must divide ``size`` (the ``what``)."""
-    from jax.sharding import Mesh
-
-    if isinstance(devices, str):
-        if devices != "all":
-            raise ValueError(f'devices must be "all" or a sequence of jax devices, got {devices!r}.')
-        devices = jax.devices()
-    devices = list(devices)
-    if not devices or not all(isinstance(d, jax.Device) for d in devices):
-        raise TypeError(f'devices must be "all" or a non-empty sequence of jax.Device, got {devices!r}.')
-    if size % len(devices):
-        raise ValueError(f"{what}={size} does not split evenly over {len(devices)} devices; "
-                         f"use a multiple of {len(devices)}.")
-    return Mesh(np.array(devices), (axis,)), devices
+__all__ = ["Trainer"]
 
 
 class Trainer:
@@ -101,6 +40,12 @@ class Trainer:
     ``init_state`` ignores the batch size work), transposes the batch-major
     ``(N, T, F)`` data itself, and registers the model's ``ParamState`` weights
     with the optimizer if that has not been done.
+
+    The training data is a fixed dataset, or a :class:`braintask.TrialSource`
+    that draws new trials every epoch (as neurogym, PsychRNN and Yang et al.
+    2019 train): epoch ``e`` trains on ``source.trials(e)``, drawn on a
+    background thread while epoch ``e - 1`` trains, so a resumed run sees the
+    same trials as a straight one.
 
     Each epoch shuffles the training trials with a generator seeded by
     ``(seed, epoch)`` and runs all its minibatches, then the held-out
@@ -141,7 +86,8 @@ class Trainer:
         for another epoch's shuffle; if False they form one smaller last
         minibatch (inside the same compiled epoch).
     progress : bool or None
-        A tqdm bar over epochs; None (default) shows it only on a terminal.
+        A tqdm bar over epochs (``tqdm.auto``); None (default) shows it on a
+        terminal and in Jupyter notebooks, False turns it off.
     devices : str or list of jax.Device, optional
         Data-parallel training: each minibatch is split along its batch axis over
         a ``jax.sharding.Mesh`` (``"all"``: every device JAX sees, those of every
@@ -189,65 +135,114 @@ class Trainer:
 
     model = property(lambda self: self.engine.model)
     optimizer = property(lambda self: self.engine.optimizer)
-    loss = property(lambda self: self.engine.loss)
-    metrics = property(lambda self: self.engine.metrics)
-    n_classes = property(lambda self: self.engine.n_classes)
+    loss = property(lambda self: self.engine.spec.loss if self.engine.spec else self.engine.user_loss)
+    metrics = property(lambda self: self.engine.spec.metrics if self.engine.spec
+                       else self.engine.user_metrics)
+    n_classes = property(lambda self: self.engine.spec.n_outputs if self.engine.spec else None)
     #: How many times each compiled program was traced.
     compilations = property(lambda self: self.engine.compilations)
+    copies = property(lambda self: [{"seed": self.seed, "lr": None}])
 
-    # ------------------------------------------------------------------ one epoch
-    def _run_epoch(self, train_data, n: int, held: dict, update: bool = True):
-        """Train one epoch; return ``(stats, finite, held_stats)`` as arrays. With
-        ``update=False`` (fused mode) the epoch's updates are all discarded: the
-        held-out metrics are those of the current weights, from the same program."""
+    # ------------------------------------------------------------------ for the fit loop
+    def _views(self) -> list:
+        return [self]
+
+    def _advance(self, record: dict) -> None:
+        self.epoch += 1
+        self.history.records.append(record)
+
+    def _place(self, data) -> dict:
+        # one device: the data sits on it and the program gathers each minibatch; a
+        # mesh: each process hands its devices their share of every minibatch
+        feeder = self.engine.feeder
+        return feeder.to_host(data) if feeder.mesh is not None else feeder.to_device(data)
+
+    def _undo_epoch(self) -> None:
+        """Nothing to undo: the guarded steps kept the weights of the last finite one."""
+
+    def _begin(self) -> None:
+        """Nothing to prepare: the model's states are the ones the programs train."""
+
+    _end = _begin
+
+    def _run_epoch(self, data, n: int, held: dict, update: bool = True):
+        """One epoch: ``(stats, finite, held_stats, n_steps)``. With ``update=False``
+        (fused mode) every update is discarded: the held-out metrics are those of
+        the current weights, from the same program."""
         e = self.engine
         order, tail = epoch_order(self.seed, self.epoch, n, self.batch_size)
         tail = tail if len(tail) and not self.drop_last else None
-        self._n_steps = len(order) + (tail is not None)
-        # one device: the data sits on it and the program gathers each minibatch; a
-        # mesh: each process hands its devices their share of every minibatch
-        gather = (lambda index: e.feed(train_data, index)) if e.mesh is not None else None
+        n_steps = len(order) + (tail is not None)
+        gather = (lambda index: e.feeder.feed(data, index)) if e.mesh is not None else None
         if self.mode == "fused":
             if gather is None:
-                return e.epoch_fn(train_data, jnp.asarray(order),
-                                  None if tail is None else jnp.asarray(tail), held,
-                                  jnp.asarray(update))
-            return e.epoch_fn(gather(order), None, None if tail is None else gather(tail),
-                              held, jnp.asarray(update))
+                out = e.epoch_fn(data, jnp.asarray(order), None if tail is None
+                                 else jnp.asarray(tail), held, jnp.asarray(update))
+            else:
+                out = e.epoch_fn(gather(order), None, None if tail is None else gather(tail),
+                                 held, jnp.asarray(update))
+            return (*out, n_steps)
         steps, ok = [], jnp.asarray(True)
         for index in list(order) + ([] if tail is None else [tail]):
-            batch = gather(index) if gather else e.take(train_data, jnp.asarray(index))
+            batch = gather(index) if gather else e.feeder.take(data, jnp.asarray(index))
             ok, out = e.step_fn(ok, batch)
             steps.append(out)
             if not bool(out[1]):
                 break
         stats, finite = jax.tree.map(lambda *a: jnp.stack(a), *steps)
         held_stats = {k: e.eval_fn(d) for k, d in held.items()} if bool(np.all(finite)) else {}
-        return stats, finite, held_stats
+        return stats, finite, held_stats, n_steps
 
-    def _epoch_record(self, train_data, n: int, held: dict) -> dict:
-        t0, lr = time.perf_counter(), self.engine.current_lr()
-        stats, finite, held_stats = self._run_epoch(train_data, n, held)
-        finite = np.asarray(finite)
-        if not finite.all():
-            raise diverged(finite, self.epoch + 1, self.history, self._n_steps)
-        record = {"epoch": self.epoch + 1, **self.engine.record(stats, held_stats), "lr": lr}
-        record["time"] = time.perf_counter() - t0
-        return record
+    def _train_epoch(self, data, n: int, held: dict, active) -> list:
+        return [self._run_epoch(data, n, held)]
+
+    def _initial(self, data, n: int, held: dict) -> list[dict]:
+        """At the first fit: seed brainstate's RNG; the untrained held-out metrics."""
+        if self.epoch != 0 or self.history.initial:
+            return [{}]
+        brainstate.random.seed(self.seed)
+        if not held:
+            return [{}]
+        if self.mode == "step":
+            return [{name: self.engine.eval_fn(d) for name, d in held.items()}]
+        # The epoch program with every update discarded evaluates the untrained
+        # model: no second program to compile. The random key is put back.
+        key = brainstate.random.DEFAULT.value
+        held_stats = self._run_epoch(data, n, held, update=False)[2]
+        brainstate.random.DEFAULT.value = key
+        return [held_stats]
+
+    def _check_processes_agree(self, train, held: dict) -> None:
+        """With a mesh over several processes: each process must hold the same
+        run, or the global minibatches would mix different data (a clear error
+        in every process, before any program runs)."""
+        if self.engine.mesh is None or process_count() == 1:
+            return
+        facts = {"seed": self.seed, "batch_size": self.batch_size, "epoch": self.epoch,
+                 "mode": ["fused", "step"].index(self.mode), "drop_last": self.drop_last,
+                 "weights": fingerprint(*[s.value for s in self.engine.param_states]),
+                 "optimizer states": fingerprint(*jax.tree.leaves(
+                     [s.value for s in self.engine.opt_states]))}
+        facts.update(data_facts(train, held))
+        check_agree(facts, "Trainer.fit")
 
     # ------------------------------------------------------------------ training
     def fit(self, train, test=None, *, epochs: int, val=None,
             stop_at: Mapping[str, float] | None = None,
             patience: int | None = None, monitor: str | None = None, mode: str | None = None,
-            restore_best: bool = True, checkpoint=None, callbacks=()) -> History:
+            restore_best: bool = True, criterion=None, checkpoint=None,
+            callbacks=()) -> History:
         """Train for ``epochs`` more epochs, evaluating ``val`` and ``test`` after each.
 
         Parameters
         ----------
-        train, test : TaskDataset or tuple
+        train : TaskDataset, tuple or TrialSource
             A dataset, or an ``(inputs, targets)`` pair: batch-major ``(N, T, F)``
-            inputs and ``(N,)`` (or ``(N, T)``) integer labels. ``test`` may be
-            None; its metrics are recorded as ``test_*``.
+            inputs and ``(N,)`` (or ``(N, T)``) integer labels; or a
+            :class:`braintask.TrialSource`: fresh trials every epoch.
+        test : TaskDataset or tuple, optional
+            Held-out trials, recorded as ``test_*``. A warning names every
+            held-out set some of whose trials copy a training trial exactly.
         epochs : int
             Epochs to run in this call, >= 1. A later call (or one after
             :meth:`load`) continues the epoch count and the History.
@@ -264,6 +259,11 @@ class Trainer:
             restore_best=restore_best)``. ``monitor`` (default ``val_loss``,
             else ``test_loss``, else ``train_loss``) is also the metric that a
             ``ReduceLROnPlateau`` schedule watches.
+        criterion : Criterion, optional
+            Train to a criterion: stop once a validation metric meets a bound
+            (e.g. ``braintask.Criterion("val_decision_acc", at_least=0.9)``);
+            ``epochs`` is then the cap. ``history.criterion`` records the epoch
+            and the number of updates at which it was met (``None`` if never).
         checkpoint : str or path, optional
             Shortcut for ``Checkpoint(checkpoint)``: save after every epoch,
             before the user's callbacks run.
@@ -284,71 +284,14 @@ class Trainer:
             If the loss or a gradient becomes NaN or inf; the weights are the
             last finite ones.
         """
-        epochs = check_int("epochs", epochs, 1)
-        train, held = self.engine.check_sets(train, {"val": val, "test": test}, self.batch_size)
-        callbacks = as_callbacks(callbacks, stop_at=stop_at, patience=patience, monitor=monitor,
-                                 mode=mode, restore_best=restore_best, checkpoint=checkpoint,
-                                 schedule=self.engine.has_schedule)
-        self.metric_names = self.engine.metric_names(list(held))
-        if self.engine.mesh is not None:  # fed per epoch, a share to each process
-            self._check_processes_agree(train, held)
-            train_data = self.engine.to_host(train)
-        else:
-            train_data = self.engine.to_device(train)
-        held = {k: self.engine.to_device(d) for k, d in held.items()}
-        self._start(train_data, train.n_samples, held)
-        for cb in callbacks:
-            cb.on_fit_start(self)
-        with progress_bar(self.progress, epochs, "epochs") as bar:
-            for _ in range(epochs):
-                record = self._epoch_record(train_data, train.n_samples, held)
-                self.epoch += 1
-                self.history.records.append(record)
-                bar.update(1)
-                bar.set_postfix({k: f"{record[k]:.3f}" for k in ("train_loss", "test_acc")
-                                 if k in record})
-                for cb in callbacks:
-                    cb.on_epoch_end(self, record)
-                if self.stop_training:
-                    break
-        for cb in callbacks:
-            cb.on_fit_end(self)
-        return self.history
-
-    def _check_processes_agree(self, train, held: dict) -> None:
-        """With a mesh over several processes: each process must hold the same
-        run, or the global minibatches would mix different data (a clear error
-        in every process, before any program runs)."""
-        if process_count() == 1:
-            return
-        facts = {"seed": self.seed, "batch_size": self.batch_size, "epoch": self.epoch,
-                 "mode": ["fused", "step"].index(self.mode), "drop_last": self.drop_last,
-                 "weights": fingerprint(*[s.value for s in self.engine.param_states]),
-                 "optimizer states": fingerprint(*jax.tree.leaves(
-                     [s.value for s in self.engine.opt_states]))}
-        facts.update(data_facts(train, held))
-        check_agree(facts, "Trainer.fit")
-
-    def _start(self, train_data, n: int, held: dict) -> None:
-        """Per fit: chance level, brainstate's RNG (first fit), the untrained held-out metrics."""
+        callbacks = as_callbacks(callbacks, stop_at=stop_at, patience=patience, monitor=monitor, mode=mode,
+                                 restore_best=restore_best, checkpoint=checkpoint,
+                                 schedule=self.engine.schedule.changes)
+        callbacks += [] if criterion is None else [criterion]
         self.stop_training = False
-        self.history.stop_reason = ""
-        self.history.chance = None if self.engine.vector else 1.0 / self.engine.n_classes
-        if self.epoch == 0 and not self.history.initial:
-            brainstate.random.seed(self.seed)
-            if not held:
-                return
-            if self.mode == "fused":
-                # The epoch program with every update discarded evaluates the untrained
-                # model: no second program to compile. The random key is put back.
-                key = brainstate.random.DEFAULT.value
-                held_stats = self._run_epoch(train_data, n, held, update=False)[2]
-                brainstate.random.DEFAULT.value = key
-            else:
-                held_stats = {name: self.engine.eval_fn(data) for name, data in held.items()}
-            for name, stats in held_stats.items():
-                self.history.initial.update(
-                    {f"{name}_{k}": float(stats[k][0]) for k in self.engine.stat_names()})
+        run_fit(self, train, {"val": val, "test": test}, epochs=epochs, callbacks=[callbacks],
+                batch_size=self.batch_size)
+        return self.history
 
     def evaluate(self, data) -> dict:
         """Loss and metrics of the current model on a dataset, in one pass.
@@ -360,18 +303,39 @@ class Trainer:
             per-step targets; ``loss`` and ``decision_angular_error`` for
             continuous targets), exact over every trial (or kept step).
         """
-        data = self.engine.check_data(data, "data")
-        if self.engine.mesh is not None:
-            check_agree({"trials": data.n_samples,
-                         "data": fingerprint(data.inputs, data.targets)}, "Trainer.evaluate")
-        stats = self.engine.eval_fn(self.engine.to_device(data))
-        return {k: float(stats[k][0]) for k in self.engine.stat_names()}
+        data = checked_eval_data(self.engine, data, "Trainer.evaluate", self.engine.mesh is not None)
+        stats = self.engine.eval_fn(self.engine.feeder.to_device(data))
+        return {k: float(stats[k][0]) for k in self.engine.spec.stat_names()}
 
-    def predict(self, inputs) -> np.ndarray:
-        """Logits of the current model for batch-major ``(N, T, F)`` inputs.
+    def predict(self, inputs, *, states: bool = False):
+        """Outputs of the current model for batch-major ``(N, T, F)`` inputs, and
+        optionally its hidden states at every step.
 
-        Returns ``(N, C)``, or ``(N, T, C)`` for a model with a readout at every
-        step (batch-major, like the inputs).
+        Parameters
+        ----------
+        inputs : array
+            Batch-major ``(N, T, F)`` inputs.
+        states : bool
+            Also return the hidden states (every ``brainstate.HiddenState`` of
+            the model, e.g. HORN's positions ``x`` and velocities ``y``, or a
+            GRU cell's ``h``) after every step, from one compiled pass that
+            feeds the inputs one step at a time.
+
+        Returns
+        -------
+        logits : numpy.ndarray
+            ``(N, C)``, or ``(N, T, C)`` for a model with a readout at every
+            step (batch-major, like the inputs).
+        states : dict, only with ``states=True``
+            ``{path: (T, N, ...) array}``, time-major, keyed by the state's path
+            in the model (e.g. ``"layers/0/h2h/model/x"``).
+
+        Raises
+        ------
+        ValueError
+            With ``states=True``, if feeding the inputs one step at a time does
+            not give the outputs of the whole sequence (a model that resets its
+            own state inside each call): its states cannot be recorded this way.
         """
         inputs = np.asarray(inputs)
         if inputs.ndim != 3:
@@ -379,8 +343,10 @@ class Trainer:
         if self.engine.mesh is not None:
             check_agree({"inputs": fingerprint(inputs)}, "Trainer.predict")
         x = jnp.asarray(inputs.transpose(1, 0, 2), dtype=float)
-        logits = to_host(self.engine.forward_fn(x))
-        return logits.swapaxes(0, 1) if logits.ndim == 3 else logits
+        if not states:
+            logits = to_host(self.engine.forward_fn(x))
+            return logits.swapaxes(0, 1) if logits.ndim == 3 else logits
+        return recorded(*to_host(self.engine.record_fn(x)), self.engine.hidden.names)
 
     # ------------------------------------------------------------------ used by callbacks
     def get_weights(self) -> list:
@@ -394,18 +360,13 @@ class Trainer:
 
     def step_schedule(self, metric: float | None = None) -> None:
         """Advance the optimizer's learning-rate schedule by one epoch."""
-        self.engine.step_schedule(metric)
+        self.engine.schedule.step(metric)
 
     # ------------------------------------------------------------------ checkpoints
-    def _snapshot(self) -> dict:
-        return snapshot(params={k: s.value for k, s in named_params(self.model).items()},
-                        opt_values=[s.value for s in self.engine.opt_states], epoch=self.epoch,
-                        seed=self.seed, history=self.history)
-
     def save(self, path) -> str:
         """Save weights, optimizer state (schedule included), epoch, RNG key and
         History to a msgpack file, atomically (write, then rename)."""
-        return write_checkpoint(path, [self._snapshot()])
+        return save_copies(path, [copy_snapshot(self)])
 
     def load(self, path) -> "Trainer":
         """Restore a checkpoint written by :meth:`save`, to continue training.
@@ -414,20 +375,42 @@ class Trainer:
         :class:`CheckpointError` (unreadable file, other format version, other
         weight names or shapes, other seed) the trainer and model are unchanged.
         """
-        raw = read_checkpoint(path)
-        if len(raw["copies"]) != 1:
-            raise CheckpointError(f"checkpoint {str(path)!r} holds {len(raw['copies'])} models "
-                                  "(a MultiSeedTrainer's); load it with MultiSeedTrainer.load.")
-        saved = raw["copies"][0]
-        apply = restorer(path, saved, params=named_params(self.model),
-                         opt_states=self.engine.opt_states, seed=self.seed)
-        apply()
+        load_copies(path, [self], [None])
         if self.engine.mesh is not None:
             for s in self.engine.train_states:
                 s.value = jax.device_put(s.value, self.engine.replicated)
-        restore_rng(raw)
-        self.epoch = int(saved["epoch"])
-        chance = self.history.chance
-        self.history = saved["history"]
-        self.history.chance = self.history.chance if chance is None else chance
         return self
+
+    def save_weights(self, path) -> str:
+        """Save the model's weights alone (for inference: :meth:`load_weights`,
+        or :func:`braintask.load_weights` into any model of this architecture)."""
+        from ._checkpoint import save_weights
+
+        return save_weights(self.model, path)
+
+    def load_weights(self, path) -> "Trainer":
+        """Load weights saved by :meth:`save_weights` (any seed; the optimizer
+        state, epoch and History are left as they are)."""
+        from ._checkpoint import load_weights
+
+        load_weights(self.model, path)
+        if self.engine.mesh is not None:
+            for s in self.engine.param_states:
+                s.value = jax.device_put(s.value, self.engine.replicated)
+        return self
+
+
+def recorded(logits, outs, traces, names) -> tuple:
+    """The outputs and hidden-state traces of :meth:`Engine.record_program`,
+    batch-major outputs and time-major ``(T, N, ...)`` traces by name; a
+    ValueError when the step-by-step pass does not reproduce the whole one."""
+    per_step = logits.ndim == 3
+    stepped = outs[:, 0] if per_step else outs[-1]
+    if stepped.shape != logits.shape or not np.allclose(stepped, logits, rtol=1e-4, atol=1e-5):
+        raise ValueError(
+            "the model's outputs differ when its inputs are fed one step at a time with the "
+            "hidden states carried over, so its hidden states cannot be recorded per step: "
+            "the model must keep its state in brainstate.HiddenState objects and not reset "
+            "them inside its own call.")
+    states = {name: trace for name, trace in zip(names, traces)}
+    return (logits.swapaxes(0, 1) if per_step else logits), states
