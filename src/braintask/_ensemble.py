@@ -13,8 +13,9 @@ import numpy as np
 
 from ._callbacks import as_callbacks
 from ._checkpoint import named_params
-from ._checks import check_int, check_progress
-from ._distributed import check_agree, data_facts, fingerprint, spans_processes, to_host
+from ._checks import check_progress
+from ._copies import CopyView, check_copies_agree, check_lrs, check_same_structure, check_seeds
+from ._distributed import spans_processes, to_host
 from ._engine import Engine
 from ._feed import epoch_order
 from ._fitloop import run_fit
@@ -24,70 +25,6 @@ from ._setup import check_metrics, checked_eval_data, make_mesh
 from ._trainer import Trainer
 
 __all__ = ["MultiSeedTrainer"]
-
-
-def _check_lrs(lrs):
-    if lrs is None:
-        return [None]
-    if isinstance(lrs, (str, bytes)) or not isinstance(lrs, Sequence) or not len(lrs):
-        raise TypeError(f"lrs must be a non-empty sequence of learning rates, got {lrs!r}.")
-    out = []
-    for lr in lrs:
-        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
-            raise ValueError(f"lrs must hold positive numbers, got {lr!r}.")
-        out.append(float(lr))
-    if len(set(out)) != len(out):
-        raise ValueError(f"lrs must be distinct, got {out}.")
-    return out
-
-
-def _check_seeds(seeds) -> list[int]:
-    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence) or not len(seeds):
-        raise TypeError(f"seeds must be a non-empty sequence of ints, got {seeds!r}.")
-    seeds = [check_int("seeds[i]", s, 0) for s in seeds]
-    if len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds must be distinct, got {seeds}.")
-    return seeds
-
-
-class _CopyView:
-    """One copy as its callbacks see it (a ``TrainerLike``), while the states of
-    all copies are stacked."""
-
-    def __init__(self, owner: "MultiSeedTrainer", k: int):
-        self.owner, self.k = owner, k
-        self.trainer = owner.trainers[k]
-        self.stop_training = False
-
-    history = property(lambda self: self.trainer.history)
-    epoch = property(lambda self: self.trainer.epoch)
-    metric_names = property(lambda self: self.owner.metric_names)
-
-    def _advance(self, record: dict) -> None:
-        self.trainer._advance(record)
-
-    def get_weights(self):
-        return [jax.tree.map(lambda v: jnp.copy(v[self.k]), s.value)
-                for s in self.owner.engine.param_states]
-
-    def set_weights(self, weights):
-        for s, w in zip(self.owner.engine.param_states, weights):
-            s.value = jax.tree.map(lambda v, x: v.at[self.k].set(x), s.value, w)
-
-    def step_schedule(self, metric=None):
-        # The copy's own scheduler steps on its slice of the stacked schedule states.
-        carrier = self.owner.engine.schedule.states
-        own = self.trainer.engine.schedule.states
-        stacked = [s.value for s in carrier]
-        for s, v in zip(own, stacked):
-            s.value = jax.tree.map(lambda a: a[self.k], v)
-        self.trainer.engine.schedule.step(metric)
-        for s, v, n in zip(carrier, stacked, [s.value for s in own]):
-            s.value = jax.tree.map(lambda a, b: a.at[self.k].set(b), v, n)
-
-    def save(self, path):
-        raise TypeError("a MultiSeedTrainer saves all copies at once: "
-                        "fit(..., checkpoint=path) or MultiSeedTrainer.save(path).")
 
 
 class MultiSeedTrainer:
@@ -163,7 +100,7 @@ class MultiSeedTrainer:
                 "build_model and build_optimizer must be callables that return a new model and "
                 "a new optimizer, e.g. lambda: braintools.optim.Adam(lr=1e-3).")
         self.copies = [{"seed": s, "lr": lr}
-                       for lr, s in itertools.product(_check_lrs(lrs), _check_seeds(seeds))]
+                       for lr, s in itertools.product(check_lrs(lrs), check_seeds(seeds))]
         self.seeds = [c["seed"] for c in self.copies]
         self.progress = check_progress(progress)
         self.trainers: list[Trainer] = []
@@ -178,7 +115,7 @@ class MultiSeedTrainer:
                                          progress=False))
         first = self.trainers[0]
         self.batch_size, self.drop_last = first.batch_size, first.drop_last
-        self._check_same_structure()
+        check_same_structure(self.copies, self.trainers)
         # A second engine on copy 0's states runs every copy: its states carry all
         # copies' values, stacked, while fit runs.
         self.engine = Engine(first.model, first.optimizer, loss=loss,
@@ -196,23 +133,13 @@ class MultiSeedTrainer:
         self.epoch = 0  # epochs run by fit (copies that stopped early have fewer)
         self.stopped = [False] * len(self.copies)
         self._resumed = self._stacked = False
-        self._current: list[_CopyView] = []
+        self._current: list[CopyView] = []
         self.metric_names: list[str] = []
 
     def _local(self, tree):
         """Stacked values that every process can index: gathered to the host when
         the copies are spread over the devices of several processes."""
         return to_host(tree) if spans_processes(self.engine.feeder.copy_sharding) else tree
-
-    def _check_same_structure(self):
-        def shapes(t):
-            return [jax.tree.map(np.shape, s.value) for s in t.engine.train_states]
-        ref = shapes(self.trainers[0])
-        for c, t in zip(self.copies[1:], self.trainers[1:]):
-            if shapes(t) != ref:
-                raise ValueError(f"the copy {c} has weights or optimizer states of other shapes "
-                                 "than the first: build_model and build_optimizer must build the "
-                                 "same architecture on every call.")
 
     @property
     def histories(self) -> list[History]:
@@ -250,7 +177,7 @@ class MultiSeedTrainer:
         if not self._resumed:
             self.stopped = [False] * len(self.copies)
         self._resumed = False
-        self._current = [_CopyView(self, k) for k in range(len(self.copies))]
+        self._current = [CopyView(self, k) for k in range(len(self.copies))]
         for view, stopped in zip(self._current, self.stopped):
             view.stop_training = stopped
         return self._current
@@ -300,19 +227,7 @@ class MultiSeedTrainer:
         self.epoch -= 1
 
     def _check_processes_agree(self, train, held: dict) -> None:
-        """With copies spread over several processes, each process must build the
-        same copies on the same data (a clear error in every process otherwise)."""
-        if not spans_processes(self.engine.feeder.copy_sharding):
-            return
-        facts = {"copies": fingerprint(np.array([c["seed"] for c in self.copies]),
-                                       np.array([c["lr"] or 0.0 for c in self.copies])),
-                 "batch_size": self.batch_size, "drop_last": self.drop_last,
-                 "epochs": fingerprint(np.array([t.epoch for t in self.trainers])),
-                 "stopped": fingerprint(np.array(self.stopped)),
-                 "weights": fingerprint(*[s.value for t in self.trainers
-                                          for s in t.engine.param_states])}
-        facts.update(data_facts(train, held))
-        check_agree(facts, "MultiSeedTrainer.fit")
+        check_copies_agree(self, train, held)
 
     # ------------------------------------------------------------------ training
     def fit(self, train, test=None, *, epochs: int, val=None,

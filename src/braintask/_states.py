@@ -5,8 +5,9 @@ from __future__ import annotations
 import brainstate
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-__all__ = ["HiddenBatcher", "batch_hidden_states"]
+__all__ = ["HiddenBatcher", "batch_hidden_states", "recorded"]
 
 
 def _is_hidden(path, state) -> bool:
@@ -51,3 +52,19 @@ def batch_hidden_states(model: brainstate.nn.Module, batch_size: int) -> None:
     (5, 8)
     """
     HiddenBatcher(model).reset(batch_size)
+
+
+def recorded(logits, outs, traces, names) -> tuple:
+    """The outputs and hidden-state traces of :meth:`Engine.record_program`,
+    batch-major outputs and time-major ``(T, N, ...)`` traces by name; a
+    ValueError when the step-by-step pass does not reproduce the whole one."""
+    per_step = logits.ndim == 3
+    stepped = outs[:, 0] if per_step else outs[-1]
+    if stepped.shape != logits.shape or not np.allclose(stepped, logits, rtol=1e-4, atol=1e-5):
+        raise ValueError(
+            "the model's outputs differ when its inputs are fed one step at a time with the "
+            "hidden states carried over, so its hidden states cannot be recorded per step: "
+            "the model must keep its state in brainstate.HiddenState objects and not reset "
+            "them inside its own call.")
+    states = {name: trace for name, trace in zip(names, traces)}
+    return (logits.swapaxes(0, 1) if per_step else logits), states

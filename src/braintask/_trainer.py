@@ -11,11 +11,12 @@ import numpy as np
 
 from ._callbacks import as_callbacks
 from ._checks import check_choice, check_int, check_progress
-from ._distributed import check_agree, data_facts, fingerprint, process_count, to_host
+from ._distributed import check_agree, fingerprint, to_host
 from ._engine import Engine
-from ._feed import epoch_order
 from ._fitloop import run_fit
+from ._single import SingleRun
 from ._history import History
+from ._states import recorded
 from ._persist import copy_snapshot, load_copies, save_copies
 from ._setup import check_metrics, check_model_and_optimizer, checked_eval_data, make_mesh
 
@@ -35,11 +36,10 @@ class Trainer:
     fitted with :func:`braintask.masked_mean_squared_error`, and the record's
     ``decision_angular_error`` is :func:`braintask.angular_error` over the
     decision period (lower is better; no ``acc``).
-    The Trainer gives the hidden states the batch shape before every forward
-    pass (no state carries over between minibatches, and models whose
-    ``init_state`` ignores the batch size work), transposes the batch-major
-    ``(N, T, F)`` data itself, and registers the model's ``ParamState`` weights
-    with the optimizer if that has not been done.
+    The Trainer resets the hidden states to the batch before every forward
+    pass (models whose ``init_state`` ignores the batch size work), transposes
+    the batch-major ``(N, T, F)`` data and registers the model's weights with
+    the optimizer.
 
     The training data is a fixed dataset, or a :class:`braintask.TrialSource`
     that draws new trials every epoch (as neurogym, PsychRNN and Yang et al.
@@ -141,92 +141,12 @@ class Trainer:
     n_classes = property(lambda self: self.engine.spec.n_outputs if self.engine.spec else None)
     #: How many times each compiled program was traced.
     compilations = property(lambda self: self.engine.compilations)
-    copies = property(lambda self: [{"seed": self.seed, "lr": None}])
 
-    # ------------------------------------------------------------------ for the fit loop
-    def _views(self) -> list:
-        return [self]
-
+    # ------------------------------------------------------------------ training
     def _advance(self, record: dict) -> None:
         self.epoch += 1
         self.history.records.append(record)
 
-    def _place(self, data) -> dict:
-        # one device: the data sits on it and the program gathers each minibatch; a
-        # mesh: each process hands its devices their share of every minibatch
-        feeder = self.engine.feeder
-        return feeder.to_host(data) if feeder.mesh is not None else feeder.to_device(data)
-
-    def _undo_epoch(self) -> None:
-        """Nothing to undo: the guarded steps kept the weights of the last finite one."""
-
-    def _begin(self) -> None:
-        """Nothing to prepare: the model's states are the ones the programs train."""
-
-    _end = _begin
-
-    def _run_epoch(self, data, n: int, held: dict, update: bool = True):
-        """One epoch: ``(stats, finite, held_stats, n_steps)``. With ``update=False``
-        (fused mode) every update is discarded: the held-out metrics are those of
-        the current weights, from the same program."""
-        e = self.engine
-        order, tail = epoch_order(self.seed, self.epoch, n, self.batch_size)
-        tail = tail if len(tail) and not self.drop_last else None
-        n_steps = len(order) + (tail is not None)
-        gather = (lambda index: e.feeder.feed(data, index)) if e.mesh is not None else None
-        if self.mode == "fused":
-            if gather is None:
-                out = e.epoch_fn(data, jnp.asarray(order), None if tail is None
-                                 else jnp.asarray(tail), held, jnp.asarray(update))
-            else:
-                out = e.epoch_fn(gather(order), None, None if tail is None else gather(tail),
-                                 held, jnp.asarray(update))
-            return (*out, n_steps)
-        steps, ok = [], jnp.asarray(True)
-        for index in list(order) + ([] if tail is None else [tail]):
-            batch = gather(index) if gather else e.feeder.take(data, jnp.asarray(index))
-            ok, out = e.step_fn(ok, batch)
-            steps.append(out)
-            if not bool(out[1]):
-                break
-        stats, finite = jax.tree.map(lambda *a: jnp.stack(a), *steps)
-        held_stats = {k: e.eval_fn(d) for k, d in held.items()} if bool(np.all(finite)) else {}
-        return stats, finite, held_stats, n_steps
-
-    def _train_epoch(self, data, n: int, held: dict, active) -> list:
-        return [self._run_epoch(data, n, held)]
-
-    def _initial(self, data, n: int, held: dict) -> list[dict]:
-        """At the first fit: seed brainstate's RNG; the untrained held-out metrics."""
-        if self.epoch != 0 or self.history.initial:
-            return [{}]
-        brainstate.random.seed(self.seed)
-        if not held:
-            return [{}]
-        if self.mode == "step":
-            return [{name: self.engine.eval_fn(d) for name, d in held.items()}]
-        # The epoch program with every update discarded evaluates the untrained
-        # model: no second program to compile. The random key is put back.
-        key = brainstate.random.DEFAULT.value
-        held_stats = self._run_epoch(data, n, held, update=False)[2]
-        brainstate.random.DEFAULT.value = key
-        return [held_stats]
-
-    def _check_processes_agree(self, train, held: dict) -> None:
-        """With a mesh over several processes: each process must hold the same
-        run, or the global minibatches would mix different data (a clear error
-        in every process, before any program runs)."""
-        if self.engine.mesh is None or process_count() == 1:
-            return
-        facts = {"seed": self.seed, "batch_size": self.batch_size, "epoch": self.epoch,
-                 "mode": ["fused", "step"].index(self.mode), "drop_last": self.drop_last,
-                 "weights": fingerprint(*[s.value for s in self.engine.param_states]),
-                 "optimizer states": fingerprint(*jax.tree.leaves(
-                     [s.value for s in self.engine.opt_states]))}
-        facts.update(data_facts(train, held))
-        check_agree(facts, "Trainer.fit")
-
-    # ------------------------------------------------------------------ training
     def fit(self, train, test=None, *, epochs: int, val=None,
             stop_at: Mapping[str, float] | None = None,
             patience: int | None = None, monitor: str | None = None, mode: str | None = None,
@@ -289,8 +209,8 @@ class Trainer:
                                  schedule=self.engine.schedule.changes)
         callbacks += [] if criterion is None else [criterion]
         self.stop_training = False
-        run_fit(self, train, {"val": val, "test": test}, epochs=epochs, callbacks=[callbacks],
-                batch_size=self.batch_size)
+        run_fit(SingleRun(self), train, {"val": val, "test": test}, epochs=epochs,
+                callbacks=[callbacks], batch_size=self.batch_size)
         return self.history
 
     def evaluate(self, data) -> dict:
@@ -330,12 +250,8 @@ class Trainer:
             ``{path: (T, N, ...) array}``, time-major, keyed by the state's path
             in the model (e.g. ``"layers/0/h2h/model/x"``).
 
-        Raises
-        ------
-        ValueError
-            With ``states=True``, if feeding the inputs one step at a time does
-            not give the outputs of the whole sequence (a model that resets its
-            own state inside each call): its states cannot be recorded this way.
+        A model whose outputs differ when fed one step at a time (it resets its
+        own state inside each call) raises a ValueError with ``states=True``.
         """
         inputs = np.asarray(inputs)
         if inputs.ndim != 3:
@@ -374,43 +290,10 @@ class Trainer:
         Everything is checked before anything is assigned: on a
         :class:`CheckpointError` (unreadable file, other format version, other
         weight names or shapes, other seed) the trainer and model are unchanged.
+        For the weights alone (inference, any seed) see :func:`braintask.save_weights`.
         """
         load_copies(path, [self], [None])
         if self.engine.mesh is not None:
             for s in self.engine.train_states:
                 s.value = jax.device_put(s.value, self.engine.replicated)
         return self
-
-    def save_weights(self, path) -> str:
-        """Save the model's weights alone (for inference: :meth:`load_weights`,
-        or :func:`braintask.load_weights` into any model of this architecture)."""
-        from ._checkpoint import save_weights
-
-        return save_weights(self.model, path)
-
-    def load_weights(self, path) -> "Trainer":
-        """Load weights saved by :meth:`save_weights` (any seed; the optimizer
-        state, epoch and History are left as they are)."""
-        from ._checkpoint import load_weights
-
-        load_weights(self.model, path)
-        if self.engine.mesh is not None:
-            for s in self.engine.param_states:
-                s.value = jax.device_put(s.value, self.engine.replicated)
-        return self
-
-
-def recorded(logits, outs, traces, names) -> tuple:
-    """The outputs and hidden-state traces of :meth:`Engine.record_program`,
-    batch-major outputs and time-major ``(T, N, ...)`` traces by name; a
-    ValueError when the step-by-step pass does not reproduce the whole one."""
-    per_step = logits.ndim == 3
-    stepped = outs[:, 0] if per_step else outs[-1]
-    if stepped.shape != logits.shape or not np.allclose(stepped, logits, rtol=1e-4, atol=1e-5):
-        raise ValueError(
-            "the model's outputs differ when its inputs are fed one step at a time with the "
-            "hidden states carried over, so its hidden states cannot be recorded per step: "
-            "the model must keep its state in brainstate.HiddenState objects and not reset "
-            "them inside its own call.")
-    states = {name: trace for name, trace in zip(names, traces)}
-    return (logits.swapaxes(0, 1) if per_step else logits), states
