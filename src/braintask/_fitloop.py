@@ -21,7 +21,7 @@ from typing import Protocol, Sequence
 import numpy as np
 
 from ._checks import check_int
-from ._distributed import is_main
+from ._distributed import is_main, to_host
 from ._errors import TrainingDiverged
 from ._feed import combine_stats
 from ._task import check_held_out_copies
@@ -189,7 +189,7 @@ def _one_epoch(target, views, data: _EpochData, held, active, callbacks, bar) ->
     t0 = time.perf_counter()
     epoch = views[ks[0]].epoch
     lrs = target.engine.schedule.current(len(views))
-    results = target._train_epoch(data.get(epoch), data.n, held, active)
+    results = to_host(target._train_epoch(data.get(epoch), data.n, held, active))
     elapsed = (time.perf_counter() - t0) / len(ks)
     for k, (stats, finite, held_stats, n_steps) in zip(ks, results):
         finite = np.asarray(finite)
