@@ -11,11 +11,14 @@ import textwrap
 
 import brainstate
 import braintools
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import braintask
+from braintask._monitor import MonitoredCallback, TrainerLike
+from fake_trainer import FakeTrainer
 from helpers import assert_same_weights, make_horn, trainer_for, weights
 
 
@@ -137,6 +140,85 @@ def test_checkpoint_keep_best_holds_the_best_epoch(small_task, tmp_path):
     trainer_for(make_horn()).fit(train, test, epochs=5,
                                  callbacks=[braintask.Checkpoint(every, every=2)])
     assert trainer_for(make_horn(seed=5)).load(every).epoch == 4
+
+
+def test_checkpoint_keep_best_starts_from_the_best_of_the_history(tmp_path):
+    """A second fit, or one on a History loaded from a file, saves only epochs
+    better than every earlier one."""
+    path = tmp_path / "best.txt"
+    trainer = FakeTrainer(["train_loss", "test_acc"])
+    fit = lambda accs: trainer.fit(
+        [braintask.Checkpoint(path, keep="best", monitor="test_acc")],
+        [{"train_loss": 1.0, "test_acc": a} for a in accs])
+    fit([0.6, 0.8, 0.7])
+    assert trainer.saves == [1, 2] and path.read_text() == "epoch 2"
+    fit([0.75, 0.8])  # not better than epoch 2: the file keeps epoch 2
+    assert trainer.saves == [1, 2] and path.read_text() == "epoch 2"
+    fit([0.85, 0.9])
+    assert trainer.saves == [1, 2, 6, 7] and path.read_text() == "epoch 7"
+    resumed = FakeTrainer(["train_loss", "test_acc"],
+                          braintask.History.from_state(trainer.history.to_state()))
+    resumed.fit([braintask.Checkpoint(path, keep="best")],  # monitor: train_loss, all 1.0
+                [{"train_loss": 1.0, "test_acc": 0.99}])
+    assert resumed.saves == [] and path.read_text() == "epoch 7"
+
+
+def test_checkpoint_keep_best_over_two_real_fits(small_task, tmp_path):
+    train, test = small_task
+    path = tmp_path / "best.msgpack"
+    trainer = trainer_for(make_horn(), lr=3e-2)
+    for fit in range(2):
+        trainer.fit(train, test, epochs=3, callbacks=[
+            braintask.Checkpoint(path, keep="best", monitor="test_loss")])
+        if fit == 0:  # the second fit starts from zero weights: worse than the first's best
+            trainer.set_weights([jax.tree.map(jnp.zeros_like, w) for w in trainer.get_weights()])
+    losses = trainer.history.test_loss
+    assert min(losses[3:]) > min(losses[:3])
+    assert trainer_for(make_horn(seed=5), lr=3e-2).load(path).epoch == int(np.argmin(losses)) + 1
+
+
+def test_monitored_callback_resolves_monitor_mode_and_best():
+    cb = MonitoredCallback(min_delta=0.05)
+    trainer = FakeTrainer(["train_loss", "test_loss", "test_acc"])
+    cb.on_fit_start(trainer)
+    assert (cb._monitor, cb._mode, cb.best) == ("test_loss", "min", None)
+    records = [{"epoch": e, "test_loss": v} for e, v in [(1, 0.5), (2, 0.47), (3, 0.4), (4, 0.3)]]
+    assert cb.best_in(records) == (0.3, 4)
+    assert cb.best_in(records[:3]) == (0.4, 3)  # 0.47 is not 0.05 better than 0.5
+    assert cb.best_in([{"epoch": 1, "train_loss": 0.1}]) == (None, None)
+    cb.best = 0.4
+    assert cb.is_better(0.34) and not cb.is_better(0.36)
+    up = MonitoredCallback("test_loss", mode="max")
+    up.on_fit_start(trainer)
+    assert up.resolve_mode() == "max" and up.best_in(records) == (0.5, 1)
+    with pytest.raises(TypeError, match="monitor must be a metric name"):
+        MonitoredCallback(monitor=3)
+    with pytest.raises(ValueError, match="mode must be one of"):
+        MonitoredCallback(mode="up")
+
+
+def test_schedule_is_fed_the_default_monitor_and_trainers_are_trainer_like(small_task):
+    trainer = FakeTrainer(["train_loss", "test_loss"])
+    trainer.fit([braintask.LearningRateScheduler()],
+                [{"train_loss": 1.0, "test_loss": 0.7}, {"train_loss": 0.9, "test_loss": 0.6}])
+    assert trainer.stepped == [0.7, 0.6]
+    assert isinstance(trainer, TrainerLike)
+    assert isinstance(trainer_for(make_horn()), TrainerLike)
+    assert not isinstance(object(), TrainerLike)
+
+
+def test_early_stopping_on_a_fake_trainer_restores_the_best_weights():
+    trainer = FakeTrainer(["val_loss"])
+
+    class Moves(braintask.Callback):  # the weights follow the epoch
+        def on_epoch_end(self, t, record):
+            t.weights = [float(record["epoch"])]
+
+    losses = [0.9, 0.5, 0.52, 0.6, 0.4]
+    history = trainer.fit([Moves(), braintask.EarlyStopping(patience=2)],
+                          [{"val_loss": v} for v in losses])
+    assert len(history) == 4 and history.best_epoch == 2 and trainer.weights == [2.0]
+    assert history.stop_reason == "val_loss did not improve for 2 epochs (best at epoch 2)"
 
 
 KILLED_RUN = """

@@ -6,8 +6,8 @@ The whole public API:
   :func:`as_dataset`
 - training: :class:`Trainer`, :class:`MultiSeedTrainer`, :class:`History`
 - callbacks: :class:`Callback`, :class:`EarlyStopping`, :class:`StopAt`,
-  :class:`Checkpoint`, :class:`LearningRateScheduler`, :class:`CSVLogger`,
-  :class:`JSONLinesLogger`, :class:`BraintoolsLogger`; :func:`default_mode`
+  :class:`Criterion`, :class:`Checkpoint`, :class:`LearningRateScheduler`,
+  :class:`CSVLogger`, :class:`JSONLinesLogger`, :class:`BraintoolsLogger`; :func:`default_mode`
   (which direction is better)
 - losses and metrics: :func:`cross_entropy`, :func:`masked_cross_entropy`, :func:`accuracy`;
   for continuous targets :func:`masked_mean_squared_error`, :func:`angular_error`
@@ -16,8 +16,8 @@ The whole public API:
 - errors: :class:`TrainingDiverged`, :class:`CheckpointError`
 """
 
-from ._callbacks import (BraintoolsLogger, Callback, Checkpoint, CSVLogger, EarlyStopping,
-                         JSONLinesLogger, LearningRateScheduler, StopAt)
+from ._callbacks import (BraintoolsLogger, Callback, Checkpoint, Criterion, CSVLogger,
+                         EarlyStopping, JSONLinesLogger, LearningRateScheduler, StopAt)
 from ._checks import default_mode
 from ._cogtask import from_cogtask
 from ._dataset import TaskDataset, as_dataset, delayed_match_task
@@ -43,6 +43,7 @@ __all__ = [
     "Callback",
     "EarlyStopping",
     "StopAt",
+    "Criterion",
     "Checkpoint",
     "LearningRateScheduler",
     "CSVLogger",

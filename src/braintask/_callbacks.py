@@ -1,9 +1,9 @@
 """Callbacks: small objects that act at the start of a fit, after each epoch, and at its end.
 
-A callback sees the trainer (a :class:`braintask.Trainer`, or one copy of a
-:class:`braintask.MultiSeedTrainer`) and the epoch's record. It may set
-``trainer.stop_training = True`` to end the fit after this epoch. Built in:
-:class:`EarlyStopping`, :class:`StopAt`, :class:`Checkpoint`,
+A callback sees the trainer (a ``TrainerLike``: a :class:`braintask.Trainer`, or
+one copy of a :class:`braintask.MultiSeedTrainer`) and the epoch's record. It may
+set ``trainer.stop_training = True`` to end the fit after this epoch. Built in:
+:class:`EarlyStopping`, :class:`StopAt`, :class:`Checkpoint`, :class:`Criterion`,
 :class:`LearningRateScheduler` (added automatically), :class:`CSVLogger`,
 :class:`JSONLinesLogger` and :class:`BraintoolsLogger` (any ``braintools.trainer``
 logger: TensorBoard, CSV, W&B, MLflow, ...).
@@ -18,107 +18,15 @@ import math
 import os
 from typing import Mapping
 
-from ._checks import check_choice, check_int, is_better, resolve_mode
+from ._checks import resolve_mode
+from ._criterion import Criterion
 from ._distributed import is_main
+from ._monitor import (Callback, Checkpoint, EarlyStopping, LearningRateScheduler,
+                       MonitoredCallback, TrainerLike)
 
-__all__ = ["Callback", "EarlyStopping", "StopAt", "Checkpoint", "LearningRateScheduler",
-           "CSVLogger", "JSONLinesLogger", "BraintoolsLogger", "FunctionCallback",
-           "as_callbacks"]
-
-
-class Callback:
-    """Base class: override any of the three hooks.
-
-    Examples
-    --------
-    >>> import braintask
-    >>> class PrintLoss(braintask.Callback):
-    ...     def on_epoch_end(self, trainer, record):
-    ...         print(f"epoch {record['epoch']}: loss {record['train_loss']:.3f}")
-    """
-
-    def on_fit_start(self, trainer) -> None:
-        """Before the first epoch of ``fit`` (``trainer.metric_names`` is set)."""
-
-    def on_epoch_end(self, trainer, record: dict) -> None:
-        """After each epoch, once ``record`` is in ``trainer.history``."""
-
-    def on_fit_end(self, trainer) -> None:
-        """After the last epoch of ``fit`` (not after an exception)."""
-
-
-def _check_monitor(trainer, monitor: str | None) -> str:
-    names = trainer.metric_names
-    if monitor is None:
-        return next(k for k in ("val_loss", "test_loss", "train_loss") if k in names)
-    if monitor not in names:
-        raise ValueError(f"monitor={monitor!r} is not a recorded metric; choose from {names}.")
-    return monitor
-
-
-class EarlyStopping(Callback):
-    """Stop when ``monitor`` has not improved for ``patience`` epochs.
-
-    Parameters
-    ----------
-    monitor : str, optional
-        A recorded metric; default ``"val_loss"`` when the fit has a validation
-        set, else ``"test_loss"``, else ``"train_loss"``. Stop on a validation
-        split carved from the training data (``fit(train, test, val=...)``),
-        not on the test set you report.
-    mode : str, optional
-        ``"min"`` if lower is better, ``"max"`` if higher is; default from the name
-        (:func:`braintask.default_mode`).
-    patience : int
-        Epochs without improvement before stopping, >= 1.
-    min_delta : float
-        An improvement must beat the best value by more than this.
-    restore_best : bool
-        At the end of the fit, put back the weights of the best epoch.
-
-    Examples
-    --------
-    >>> import braintask
-    >>> stop = braintask.EarlyStopping("test_acc", mode="max", patience=3)
-    """
-
-    def __init__(self, monitor: str | None = None, *, mode: str | None = None,
-                 patience: int = 5, min_delta: float = 0.0, restore_best: bool = True):
-        self.monitor = monitor
-        self.mode = None if mode is None else check_choice("mode", mode, ("min", "max"))
-        self.patience = check_int("patience", patience, 1)
-        if not isinstance(min_delta, (int, float)) or isinstance(min_delta, bool) or min_delta < 0:
-            raise ValueError(f"min_delta must be a number >= 0, got {min_delta!r}.")
-        self.min_delta = float(min_delta)
-        self.restore_best = bool(restore_best)
-
-    def on_fit_start(self, trainer):
-        self._monitor = _check_monitor(trainer, self.monitor)
-        self._mode = resolve_mode(self._monitor, self.mode)
-        self.best, self.wait, self.best_weights = None, 0, None
-        history = trainer.history
-        if history.best_epoch is not None and history.records:  # resumed: go on counting
-            self.best = history.records[history.best_epoch - 1].get(self._monitor)
-            self.wait = history.records[-1]["epoch"] - history.best_epoch
-
-    def on_epoch_end(self, trainer, record):
-        value = record[self._monitor]
-        if is_better(value, self.best, self._mode, self.min_delta):
-            self.best, self.wait = value, 0
-            trainer.history.best_epoch = record["epoch"]
-            if self.restore_best:
-                self.best_weights = trainer.get_weights()
-            return
-        self.wait += 1
-        if self.wait >= self.patience:
-            trainer.stop_training = True
-            trainer.history.stop_reason = (
-                f"{self._monitor} did not improve for {self.patience} epochs "
-                f"(best at epoch {trainer.history.best_epoch})")
-
-    def on_fit_end(self, trainer):
-        if self.restore_best and self.best_weights is not None:
-            trainer.set_weights(self.best_weights)
+__all__ = ["TrainerLike", "Callback", "MonitoredCallback", "EarlyStopping", "StopAt",
+           "Checkpoint", "LearningRateScheduler", "Criterion", "CSVLogger", "JSONLinesLogger",
+           "BraintoolsLogger", "FunctionCallback", "as_callbacks"]
 
 
 class StopAt(Callback):
@@ -146,66 +54,6 @@ class StopAt(Callback):
                for k, v in self.targets.items()):
             trainer.stop_training = True
             trainer.history.stop_reason = f"reached {self.targets} at epoch {record['epoch']}"
-
-
-class Checkpoint(Callback):
-    """Save a checkpoint (weights, optimizer, schedule, RNG, History) during the fit.
-
-    Parameters
-    ----------
-    path : str or path
-        The file, rewritten atomically (a crash mid-save keeps the previous one).
-    every : int
-        With ``keep="last"``, save every ``every`` epochs.
-    keep : str
-        ``"last"``: the latest state; ``"best"``: the state of the best epoch by
-        ``monitor``.
-    monitor, mode
-        For ``keep="best"``, as in :class:`EarlyStopping`.
-    """
-
-    def __init__(self, path, *, every: int = 1, keep: str = "last",
-                 monitor: str | None = None, mode: str | None = None):
-        if not isinstance(path, (str, os.PathLike)):
-            raise TypeError(f"path must be a str or path, got {type(path).__name__}.")
-        self.path = path
-        self.every = check_int("every", every, 1)
-        self.keep = check_choice("keep", keep, ("last", "best"))
-        self.monitor, self.mode = monitor, mode
-
-    def on_fit_start(self, trainer):
-        if self.keep == "best":
-            self._monitor = _check_monitor(trainer, self.monitor)
-            self._mode = resolve_mode(self._monitor, self.mode)
-            self.best = None
-
-    def on_epoch_end(self, trainer, record):
-        if self.keep == "last":
-            if record["epoch"] % self.every == 0:
-                trainer.save(self.path)
-        elif is_better(record[self._monitor], self.best, self._mode):
-            self.best = record[self._monitor]
-            trainer.save(self.path)
-
-
-class LearningRateScheduler(Callback):
-    """Step the optimizer's braintools scheduler once per epoch.
-
-    Added by :meth:`Trainer.fit` automatically when the optimizer's rate can
-    change (a scheduler other than a constant rate); pass one yourself to choose
-    the metric that ``ReduceLROnPlateau`` watches (default ``val_loss``, else
-    ``test_loss``, else ``train_loss``). Each record's ``lr`` is the rate
-    used during that epoch.
-    """
-
-    def __init__(self, monitor: str | None = None):
-        self.monitor = monitor
-
-    def on_fit_start(self, trainer):
-        self._monitor = _check_monitor(trainer, self.monitor)
-
-    def on_epoch_end(self, trainer, record):
-        trainer.step_schedule(record[self._monitor])
 
 
 class _FileLogger(Callback):

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from ._checks import resolve_mode
 
-__all__ = ["History"]
+__all__ = ["History", "summary_table"]
 
 
 @dataclass
@@ -21,10 +21,11 @@ class History:
     validation and held-out sets after the epoch, when given), ``lr`` (the
     learning rate used in the epoch) and ``time`` (wall seconds of the epoch,
     evaluation included), plus ``train_<m>``/``val_<m>``/``test_<m>`` for user
-    metrics.
+    metrics. ``updates`` (an ``int``) counts the optimizer updates made so far.
 
     ``initial`` holds the validation and held-out metrics of the untrained
-    model (epoch 0).
+    model (epoch 0). ``criterion`` is set by a ``braintask.Criterion``:
+    the bound and the epoch (and updates) at which it was met, ``None`` if never.
 
     Examples
     --------
@@ -42,6 +43,7 @@ class History:
     chance: float | None = None
     stop_reason: str = ""
     best_epoch: int | None = None
+    criterion: dict | None = None
 
     def __len__(self) -> int:
         return len(self.records)
@@ -84,6 +86,24 @@ class History:
         """One list per metric, keyed by name (a copy)."""
         return {name: self.column(name) for name in self.metrics}
 
+    def to_pandas(self):
+        """One row per epoch, indexed by ``epoch``: a ``pandas.DataFrame``.
+
+        Examples
+        --------
+        >>> from braintask import History
+        >>> h = History(records=[{"epoch": 1, "train_loss": 0.7, "updates": 4},
+        ...                      {"epoch": 2, "train_loss": 0.5, "updates": 8}])
+        >>> table = h.to_pandas()
+        >>> table.index.name, table["train_loss"].tolist(), table["updates"].tolist()
+        ('epoch', [0.7, 0.5], [4, 8])
+        """
+        import pandas as pd
+
+        if not self.records:
+            return pd.DataFrame(index=pd.Index([], name="epoch", dtype=int))
+        return pd.DataFrame(self.to_records()).set_index("epoch")
+
     def first_epoch(self, metric: str, at_least: float) -> int | None:
         """First epoch whose ``metric`` reached ``at_least``, or ``None`` if none did."""
         for r in self.records:
@@ -107,14 +127,16 @@ class History:
         """Everything needed to rebuild this History, as JSON-compatible plain values."""
         return {"records": self.to_records(), "initial": dict(self.initial),
                 "chance": self.chance, "stop_reason": self.stop_reason,
-                "best_epoch": self.best_epoch}
+                "best_epoch": self.best_epoch,
+                "criterion": None if self.criterion is None else dict(self.criterion)}
 
     @classmethod
     def from_state(cls, state: dict) -> "History":
         """The History that :meth:`to_state` described."""
         return cls(records=[dict(r) for r in state.get("records", [])],
                    initial=dict(state.get("initial", {})), chance=state.get("chance"),
-                   stop_reason=state.get("stop_reason", ""), best_epoch=state.get("best_epoch"))
+                   stop_reason=state.get("stop_reason", ""), best_epoch=state.get("best_epoch"),
+                   criterion=None if state.get("criterion") is None else dict(state["criterion"]))
 
     def __eq__(self, other):
         if not isinstance(other, History):
@@ -183,3 +205,80 @@ class History:
         ax_loss.legend(loc="upper right")
         fig.tight_layout()
         return fig
+
+
+_SETS = ("train_", "val_", "test_")
+
+
+def summary_table(copies: list[dict], histories: list[History], metrics=None):
+    """One row per trained copy: its fields, epochs trained and last metrics.
+
+    Parameters
+    ----------
+    copies : list of dict
+        Each copy's fields, e.g. ``{"seed": 0, "lr": 0.01}``; they become the
+        first columns.
+    histories : list of History
+        One per copy, in the same order.
+    metrics : list of str, optional
+        Columns of the last record to show; default every ``train_``, ``val_``
+        and ``test_`` metric recorded. A copy that did not record one shows NaN.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The copies' fields, ``epochs``, ``updates`` (when recorded), the
+        metrics, ``criterion_epoch`` and ``criterion_updates`` (when a
+        criterion was used; ``<NA>`` if never met) and ``stop_reason``.
+
+    Examples
+    --------
+    >>> from braintask import History
+    >>> from braintask._history import summary_table
+    >>> runs = [History(records=[{"epoch": 1, "train_acc": 0.6, "val_acc": 0.5},
+    ...                          {"epoch": 2, "train_acc": 0.9, "val_acc": 0.8}]),
+    ...         History(records=[{"epoch": 1, "train_acc": 0.7, "val_acc": 0.7}],
+    ...                 stop_reason="reached {'val_acc': 0.7} at epoch 1")]
+    >>> table = summary_table([{"seed": 0}, {"seed": 1}], runs)
+    >>> table[["seed", "epochs", "train_acc", "val_acc"]]
+       seed  epochs  train_acc  val_acc
+    0     0       2        0.9      0.8
+    1     1       1        0.7      0.7
+    >>> table["stop_reason"].tolist()
+    ['', "reached {'val_acc': 0.7} at epoch 1"]
+    """
+    import pandas as pd
+
+    copies, histories = _check_summary_args(copies, histories)
+    last = [h.records[-1] if h.records else {} for h in histories]
+    recorded = list(dict.fromkeys(k for r in last for k in r))
+    if metrics is None:
+        metrics = [k for k in recorded if k.startswith(_SETS)]
+    elif isinstance(metrics, str) or not all(isinstance(m, str) for m in metrics):
+        raise TypeError(f"metrics must be a list of metric names, got {metrics!r}.")
+    elif unknown := [m for m in metrics if m not in recorded]:
+        raise ValueError(f"metrics {unknown} are not recorded; choose from {recorded}.")
+    table = pd.DataFrame([dict(c) for c in copies], index=range(len(copies)))
+    table["epochs"] = [r.get("epoch", 0) for r in last]
+    if "updates" in recorded:
+        table["updates"] = pd.array([r.get("updates") for r in last], dtype="Int64")
+    for m in metrics:
+        table[m] = [float(r.get(m, math.nan)) for r in last]
+    if any(h.criterion is not None for h in histories):
+        for key in ("epoch", "updates"):
+            table[f"criterion_{key}"] = pd.array(
+                [(h.criterion or {}).get(key) for h in histories], dtype="Int64")
+    table["stop_reason"] = [h.stop_reason for h in histories]
+    return table
+
+
+def _check_summary_args(copies, histories):
+    if not isinstance(copies, (list, tuple)) or not all(isinstance(c, dict) for c in copies):
+        raise TypeError(f"copies must be a list of dicts (each copy's fields), got {copies!r}.")
+    if not isinstance(histories, (list, tuple)) or not all(
+            isinstance(h, History) for h in histories):
+        raise TypeError("histories must be a list of History objects.")
+    if len(copies) != len(histories):
+        raise ValueError(f"copies and histories must have the same length, got "
+                         f"{len(copies)} copies and {len(histories)} histories.")
+    return list(copies), list(histories)
