@@ -14,6 +14,7 @@ The whole public API:
 - models: :class:`RecurrentClassifier`, :func:`count_parameters`
 - hidden states: :func:`batch_hidden_states`
 - errors: :class:`TrainingDiverged`, :class:`CheckpointError`
+- weights alone, for inference: :func:`save_weights`, :func:`load_weights`
 """
 
 from ._callbacks import (BraintoolsLogger, Callback, Checkpoint, Criterion, CSVLogger,
@@ -29,6 +30,7 @@ from ._losses import (accuracy, angular_error, cross_entropy, masked_cross_entro
 from ._models import RecurrentClassifier, count_parameters
 from ._states import batch_hidden_states
 from ._trainer import Trainer
+from ._weights import load_weights, save_weights
 
 __version__ = "0.1.0"
 
@@ -60,4 +62,6 @@ __all__ = [
     "batch_hidden_states",
     "TrainingDiverged",
     "CheckpointError",
+    "save_weights",
+    "load_weights",
 ]
