@@ -15,6 +15,7 @@ The whole public API:
 - hidden states: :func:`batch_hidden_states`
 - errors: :class:`TrainingDiverged`, :class:`CheckpointError`
 - weights alone, for inference: :func:`save_weights`, :func:`load_weights`
+- intervals over seeds: :func:`mean_interval`, :func:`interval_table`
 """
 
 from ._callbacks import (BraintoolsLogger, Callback, Checkpoint, Criterion, CSVLogger,
@@ -29,6 +30,7 @@ from ._losses import (accuracy, angular_error, cross_entropy, masked_cross_entro
                       masked_mean_squared_error)
 from ._models import RecurrentClassifier, count_parameters
 from ._states import batch_hidden_states
+from ._stats import interval_table, mean_interval
 from ._trainer import Trainer
 from ._weights import load_weights, save_weights
 
@@ -64,4 +66,6 @@ __all__ = [
     "CheckpointError",
     "save_weights",
     "load_weights",
+    "mean_interval",
+    "interval_table",
 ]
