@@ -11,8 +11,9 @@ import numpy as np
 
 from ._checks import check_int
 from ._distributed import check_agree, data_facts, fingerprint, spans_processes
+from ._feed import epoch_order
 
-__all__ = ["CopyView", "check_lrs", "check_seeds", "check_same_structure", "check_copies_agree"]
+__all__ = ["CopyView", "check_lrs", "check_seeds", "check_same_structure", "check_copies_agree", "epoch_plans"]
 
 
 def check_lrs(lrs):
@@ -105,3 +106,11 @@ def check_copies_agree(owner, train, held: dict) -> None:
                                       for s in t.engine.param_states])}
     facts.update(data_facts(train, held))
     check_agree(facts, "MultiSeedTrainer.fit")
+
+
+def epoch_plans(trainers, n: int, batch_size: int, drop_last: bool):
+    """Every copy's shuffle for its next epoch: orders (K, n_batches, B) and tails."""
+    plans = [epoch_order(t.seed, t.epoch, n, batch_size) for t in trainers]
+    orders = np.stack([p[0] for p in plans])
+    tails = None if drop_last or not len(plans[0][1]) else np.stack([p[1] for p in plans])
+    return orders, tails

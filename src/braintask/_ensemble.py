@@ -14,10 +14,9 @@ import numpy as np
 from ._callbacks import as_callbacks
 from ._checkpoint import named_params
 from ._checks import check_progress
-from ._copies import CopyView, check_copies_agree, check_lrs, check_same_structure, check_seeds
+from ._copies import CopyView, check_copies_agree, epoch_plans, check_lrs, check_same_structure, check_seeds
 from ._distributed import spans_processes, to_host
 from ._engine import Engine
-from ._feed import epoch_order
 from ._fitloop import run_fit
 from ._history import History
 from ._persist import copy_snapshot, load_copies, save_copies
@@ -136,11 +135,6 @@ class MultiSeedTrainer:
         self._current: list[CopyView] = []
         self.metric_names: list[str] = []
 
-    def _local(self, tree):
-        """Stacked values that every process can index: gathered to the host when
-        the copies are spread over the devices of several processes."""
-        return to_host(tree) if spans_processes(self.engine.feeder.copy_sharding) else tree
-
     @property
     def histories(self) -> list[History]:
         """One History per copy, in the order of :attr:`copies`."""
@@ -164,7 +158,9 @@ class MultiSeedTrainer:
         self._stacked = True
 
     def _unstack(self):
-        stacked = self._local([s.value for s in self.engine.train_states])
+        stacked = [s.value for s in self.engine.train_states]
+        if spans_processes(self.engine.feeder.copy_sharding):  # every process indexes all
+            stacked = to_host(stacked)
         for k, trainer in enumerate(self.trainers):
             for state, value in zip(trainer.engine.train_states, stacked):
                 state.value = jax.tree.map(lambda v: jnp.asarray(v[k]), value)
@@ -192,11 +188,7 @@ class MultiSeedTrainer:
         self._unstack()
 
     def _plans(self, n: int):
-        """Every copy's shuffle for its next epoch: orders (K, n_batches, B) and tails."""
-        plans = [epoch_order(t.seed, t.epoch, n, self.batch_size) for t in self.trainers]
-        orders = np.stack([p[0] for p in plans])
-        tails = None if self.drop_last or not len(plans[0][1]) else np.stack([p[1] for p in plans])
-        return orders, tails
+        return epoch_plans(self.trainers, n, self.batch_size, self.drop_last)
 
     def _initial(self, data, n: int, held: dict) -> list[dict]:
         """The untrained copies' held-out metrics (first fit only): the epoch program
@@ -261,12 +253,9 @@ class MultiSeedTrainer:
         return self.histories
 
     def evaluate(self, data) -> list[dict]:
-        """Loss and metrics of every copy on a dataset, in one compiled pass.
-
-        Returns one ``{"loss": ..., "acc": ...}`` dict per copy, in the order
-        of :attr:`copies`: e.g. score the test set once, after choosing on
-        the validation set.
-        """
+        """Loss and metrics of every copy on a dataset, in one compiled pass: one
+        ``{"loss": ..., "acc": ...}`` dict per copy, in the order of :attr:`copies`
+        (e.g. score the test set once, after choosing on the validation set)."""
         data = checked_eval_data(self.engine, data, "MultiSeedTrainer.evaluate",
                                  spans_processes(self.engine.feeder.copy_sharding))
         self._stack()
