@@ -263,6 +263,22 @@ def test_csv_and_json_logs_survive_a_kill_and_continue_after_resume(small_task, 
         assert {k: float(v) for k, v in row.items()} == pytest.approx(record, rel=0, abs=0)
 
 
+def test_csv_log_takes_a_new_column_such_as_updates_mid_history(tmp_path):
+    """Epochs read from an older file lack ``updates``; the log gains the column,
+    leaves it empty for them, and goes on appending."""
+    old = [{"epoch": e, "train_loss": 1.0 / e, "lr": 0.01} for e in (1, 2)]
+    trainer = FakeTrainer(["train_loss"], braintask.History(records=old))
+    path = tmp_path / "log.csv"
+    trainer.fit([braintask.CSVLogger(path)], [{"train_loss": 0.3, "updates": 12, "lr": 0.01},
+                                              {"train_loss": 0.2, "updates": 16, "lr": 0.01}])
+    lines = path.read_text().splitlines()
+    assert lines == ["epoch,train_loss,lr,updates", "1,1.0,0.01,", "2,0.5,0.01,",
+                     "3,0.3,0.01,12", "4,0.2,0.01,16"]
+    assert trainer.history.updates == [None, None, 12, 16]
+    assert trainer.history.metrics == ["epoch", "train_loss", "lr", "updates"]
+    assert trainer.history.to_pandas()["updates"].isna().tolist() == [True, True, False, False]
+
+
 def test_records_reach_a_braintools_logger(small_task, tmp_path):
     train, test = small_task
     logger = braintools.trainer.CSVLogger(str(tmp_path), name="run", version="v0")

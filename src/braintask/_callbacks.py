@@ -77,7 +77,6 @@ class _FileLogger(Callback):
             os.fsync(f.fileno())
 
     def on_fit_start(self, trainer):
-        self._columns = None
         if not is_main():
             return
         tmp = self.path + ".tmp"
@@ -99,21 +98,25 @@ class CSVLogger(_FileLogger):
     >>> log = braintask.CSVLogger("training_log.csv")
     """
 
-    def _format(self, records, header=True) -> str:
+    def _format(self, records, header=True, columns=None) -> str:
         if not records:
             return ""
+        columns = columns or list(dict.fromkeys(k for r in records for k in r))
         buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=list(records[0]), lineterminator="\n")
+        writer = csv.DictWriter(buf, fieldnames=columns, restval="", lineterminator="\n")
         if header:
             writer.writeheader()
         writer.writerows(records)
         return buf.getvalue()
 
     def on_epoch_end(self, trainer, record):
-        if is_main() and os.path.getsize(self.path) and self._header() != list(record):
-            self.on_fit_start(trainer)  # the columns changed: rewrite from the History
+        if not is_main():
             return
-        super().on_epoch_end(trainer, record)
+        header = self._header() if os.path.getsize(self.path) else None
+        if header is not None and not set(record) <= set(header):
+            self.on_fit_start(trainer)  # new columns: rewrite from the History
+        else:  # epochs without a column (e.g. older records) leave its cell empty
+            self._append(self._format([record], header=header is None, columns=header))
 
     def _header(self):
         with open(self.path, encoding="utf-8") as f:

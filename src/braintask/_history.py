@@ -60,8 +60,7 @@ class History:
         # history.test_acc and friends: one list per metric.
         if name.startswith("_") or name in ("records", "initial"):
             raise AttributeError(name)
-        records = self.__dict__.get("records", [])
-        if records and name in records[0]:
+        if name in self.metrics:
             return self.column(name)
         raise AttributeError(
             f"History has no metric {name!r}; it records {self.metrics or '(nothing yet)'}."
@@ -69,14 +68,15 @@ class History:
 
     @property
     def metrics(self) -> list[str]:
-        """Names of the recorded columns."""
-        return list(self.records[0]) if self.records else []
+        """Names of the recorded columns, in the order they first appear."""
+        return list(dict.fromkeys(k for r in self.__dict__.get("records", []) for k in r))
 
     def column(self, name: str) -> list:
-        """All epochs' values of one metric, as a list."""
-        if self.records and name not in self.records[0]:
+        """All epochs' values of one metric, as a list; ``None`` for epochs that
+        did not record it (e.g. ``updates`` in epochs read from an older file)."""
+        if self.records and name not in self.metrics:
             raise KeyError(f"History has no metric {name!r}; it records {self.metrics}.")
-        return [r[name] for r in self.records]
+        return [r.get(name) for r in self.records]
 
     def to_records(self) -> list[dict]:
         """One dict per epoch (a copy)."""
@@ -107,7 +107,7 @@ class History:
     def first_epoch(self, metric: str, at_least: float) -> int | None:
         """First epoch whose ``metric`` reached ``at_least``, or ``None`` if none did."""
         for r in self.records:
-            if r[metric] >= at_least:
+            if r.get(metric) is not None and r[metric] >= at_least:
                 return r["epoch"]
         return None
 
@@ -121,7 +121,8 @@ class History:
             raise ValueError("History is empty: no epoch has been trained.")
         self.column(metric)  # a clear error for an unknown name
         pick = min if resolve_mode(metric, mode) == "min" else max
-        return pick(self.records, key=lambda r: r[metric])
+        return pick((r for r in self.records if r.get(metric) is not None),
+                    key=lambda r: r[metric])
 
     def to_state(self) -> dict:
         """Everything needed to rebuild this History, as JSON-compatible plain values."""
