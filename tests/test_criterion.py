@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 import braintask
@@ -118,3 +119,29 @@ def test_a_real_fit_stops_at_the_first_epoch_that_meets_the_bound(small_task):
     assert history.criterion["epoch"] == first
     assert history.criterion["updates"] == first * (48 // 16)
     assert history.stop_reason.startswith("criterion met: val_acc >= ")
+
+
+def test_each_copy_of_a_multi_seed_fit_meets_its_own_criterion(small_task):
+    import braintools
+
+    train, test = small_task
+    fit_set, val = train.split(48)
+    grid = braintask.MultiSeedTrainer(lambda: make_horn(seed=None),
+                                      lambda: braintools.optim.Adam(lr=3e-2), seeds=[0, 1, 2],
+                                      batch_size=16, progress=False)
+    free = grid.fit(fit_set, test, val=val, epochs=5)
+    bound = float(np.median([max(h.val_acc) for h in free]))
+    firsts = [next((r["epoch"] for r in h if r["val_acc"] >= bound), None) for h in free]
+    grid = braintask.MultiSeedTrainer(lambda: make_horn(seed=None),
+                                      lambda: braintools.optim.Adam(lr=3e-2), seeds=[0, 1, 2],
+                                      batch_size=16, progress=False)
+    histories = grid.fit(fit_set, test, val=val, epochs=5,
+                         criterion=braintask.Criterion("val_acc", bound))
+    assert any(f is not None and f < 5 for f in firsts), firsts
+    assert [h.criterion["epoch"] for h in histories] == firsts
+    assert [len(h) for h in histories] == [f or 5 for f in firsts]
+    table = grid.summary()
+    assert table["seed"].tolist() == [0, 1, 2]
+    assert [None if np.isnan(e) else e for e in table["criterion_epoch"].astype(float)] == firsts
+    assert table["criterion_updates"].astype(float).tolist() == pytest.approx(
+        [np.nan if f is None else 3.0 * f for f in firsts], nan_ok=True)
