@@ -199,3 +199,31 @@ def test_load_weights_picks_one_copy_of_a_multi_seed_checkpoint(small_task, tmp_
         net = braintask.load_weights(make_horn(seed=5), tmp_path / "grid.msgpack", copy=k)
         assert same_weights(net, trained.model)
     assert not same_weights(grid.trainers[0].model, grid.trainers[1].model)
+
+
+def test_brainmass_parameters_with_units_round_trip(tmp_path):
+    """A brainmass model trained with unit-carrying brainstate.nn.Param weights."""
+    import brainmass
+
+    brainstate.environ.set(dt=0.1 * u.ms)
+
+    def model(value):
+        return brainmass.WongWangStep(4, J_N11=brainstate.nn.Param(value * u.nA),
+                                      J_N22=brainstate.nn.Param(np.full(4, value) * u.nA))
+
+    source = model(0.2609)
+    assert set(named_params(source)) == {"J_N11/val", "J_N22/val"}
+    target = model(0.1)
+    kinds = lambda m: {k: (type(s.value.mantissa), s.value.mantissa.dtype)
+                       for k, s in named_params(m).items()}
+    before = kinds(target)
+    braintask.load_weights(target, braintask.save_weights(source, tmp_path / "ww.msgpack"))
+    assert_same(values(target), values(source))
+    assert kinds(target) == before  # the model's array kinds and dtypes are kept
+    again = model(0.3)
+    write(tmp_path / "ww_ckpt.msgpack", source)
+    restore(tmp_path / "ww_ckpt.msgpack", again)
+    assert_same(values(again), values(source))
+    assert values(again)["J_N22/val"][""][1] == "nA"
+    np.testing.assert_array_equal(values(again)["J_N22/val"][""][0],
+                                  np.full(4, 0.2609, dtype=np.float32))

@@ -99,6 +99,13 @@ def _describe(tree) -> str:
     return leaves[0] if len(leaves) == 1 else "[" + ", ".join(leaves) + "]"
 
 
+def _like(saved, live):
+    """``saved`` as an array of the live one's kind (NumPy or JAX) and dtype."""
+    if isinstance(live, np.ndarray):
+        return np.asarray(saved, dtype=live.dtype)
+    return jnp.asarray(saved, dtype=jnp.asarray(live).dtype)
+
+
 def _leaf(saved, live):
     """``saved`` as one live leaf (its dtype and unit), or None if it does not fit."""
     if _is_quantity(live):
@@ -106,10 +113,10 @@ def _leaf(saved, live):
             return None
         if np.shape(saved["mantissa"]) != np.shape(live.mantissa):
             return None
-        return u.Quantity(jnp.asarray(saved["mantissa"], dtype=live.mantissa.dtype), unit=live.unit)
+        return u.Quantity(_like(saved["mantissa"], live.mantissa), unit=live.unit)
     if isinstance(saved, dict) or np.shape(saved) != np.shape(live):
         return None
-    return jnp.asarray(saved, dtype=jnp.asarray(live).dtype)
+    return _like(saved, live)
 
 
 def restored_weight(path: str, key: str, saved, live, what: str = "checkpoint"):
