@@ -78,7 +78,8 @@ def test_interval_table_groups_a_frame():
     assert list(table.columns) == ["n", "mean", "half_width", "low", "high"]
     assert table["n"].tolist() == [2, 3]
     # a: mean 0.85, s = sqrt(0.005); b: mean 0.7, s = 0.1; t(1 dof) 12.706205, t(2 dof) 4.302653
-    assert table.loc["a", "half_width"] == pytest.approx(12.706205 * math.sqrt(0.005 / 2), rel=1e-6)
+    assert table.loc["a", "half_width"] == pytest.approx(12.706205 * math.sqrt(0.005 / 2),
+                                                         rel=1e-6)
     assert table.loc["b", "half_width"] == pytest.approx(4.302653 * 0.1 / math.sqrt(3), rel=1e-6)
     assert table.loc["b", "mean"] == pytest.approx(0.7)
     bounded = braintask.interval_table(runs, "model", "acc", bounded=(0, 1))
@@ -89,7 +90,8 @@ def test_interval_table_groups_a_frame():
     # t(0.95 quantile, 1 dof) = 6.313752
     assert by_two.loc[("a", 1), "half_width"] == pytest.approx(6.313752 * math.sqrt(0.0025),
                                                                rel=1e-6)
-    with pytest.raises(ValueError, match=r"group \('b', 1\) of 'acc': values must hold at least 2"):
+    with pytest.raises(ValueError,
+                       match=r"group \('b', 1\) of 'acc': values must hold at least 2"):
         braintask.interval_table(runs, ["model", "lr"], "acc")
     with pytest.raises(ValueError, match=r"columns \['seed'\] are not in frame"):
         braintask.interval_table(runs, "seed", "acc")

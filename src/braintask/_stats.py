@@ -13,7 +13,7 @@ __all__ = ["Interval", "mean_interval", "interval_table"]
 class Interval(tuple):
     """A mean and its t interval: the pair ``(mean, half_width)``, with ``low``,
     ``high`` (``mean -/+ half_width``, clipped to the bounds when
-    :func:`mean_interval` was given ``bounded``), ``n`` and ``confidence``."""
+    :func:`braintask.mean_interval` was given ``bounded``), ``n`` and ``confidence``."""
 
     def __new__(cls, mean: float, half_width: float, low: float, high: float, n: int,
                 confidence: float):
@@ -132,7 +132,7 @@ def _checked_values(values) -> np.ndarray:
 
 
 def interval_table(frame, by, value: str, confidence: float = 0.95, *, bounded=None):
-    """:func:`mean_interval` of one column per group of a ``pandas.DataFrame``.
+    """:func:`braintask.mean_interval` of one column per group of a ``pandas.DataFrame``.
 
     Parameters
     ----------
@@ -143,7 +143,7 @@ def interval_table(frame, by, value: str, confidence: float = 0.95, *, bounded=N
     value : str
         The column to average.
     confidence, bounded
-        As in :func:`mean_interval`.
+        As in :func:`braintask.mean_interval`.
 
     Returns
     -------

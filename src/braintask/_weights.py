@@ -33,7 +33,7 @@ def save_weights(model, path) -> str:
     Every ``brainstate.ParamState`` of the model is stored under its path in the
     model (weights with units as mantissa and unit), with the versions of the
     libraries that wrote them. Unlike a trainer's checkpoint there is no
-    optimizer state, epoch, seed or History: :func:`load_weights` puts the
+    optimizer state, epoch, seed or History: :func:`braintask.load_weights` puts the
     weights into any model of the same architecture. The file is written to a
     temporary name and renamed, so an interrupted save keeps the previous file.
 
@@ -68,11 +68,11 @@ def save_weights(model, path) -> str:
 
 
 def load_weights(model, path, *, copy: int | None = None):
-    """Put weights saved by :func:`save_weights` (or those of a trainer's
+    """Put weights saved by :func:`braintask.save_weights` (or those of a trainer's
     checkpoint) into ``model``, a model of the same architecture.
 
     The names, shapes and units of every weight are checked before any is
-    assigned: on a :class:`CheckpointError` (naming the weight) the model is
+    assigned: on a :class:`braintask.CheckpointError` (naming the weight) the model is
     unchanged. The weights take the model's dtypes. A ``UserWarning`` names
     each library whose version differs from the one that wrote the file.
 
@@ -81,7 +81,7 @@ def load_weights(model, path, *, copy: int | None = None):
     model : brainstate.nn.Module
         Receives the weights.
     path : str or path
-        A file from :func:`save_weights`, ``Trainer.save`` or
+        A file from :func:`braintask.save_weights`, ``Trainer.save`` or
         ``MultiSeedTrainer.save``.
     copy : int, optional
         For a checkpoint of several copies (a ``MultiSeedTrainer``'s), which
