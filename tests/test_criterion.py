@@ -96,6 +96,8 @@ def test_bad_arguments_and_unknown_metrics_are_named():
         braintask.Criterion("val_acc", at_least=0.9, at_most=0.95)
     with pytest.raises(TypeError, match="at_most must be a number, got '0.1'"):
         braintask.Criterion("val_loss", at_most="0.1")
+    with pytest.raises(ValueError, match="at_least must be a number, not NaN"):
+        braintask.Criterion("val_acc", float("nan"))
     with pytest.raises(ValueError, match="for_epochs must be an integer >= 1, got 0"):
         braintask.Criterion("val_acc", at_least=0.9, for_epochs=0)
     with pytest.raises(ValueError, match=r"monitor='val_acc' is not a recorded metric; "

@@ -54,10 +54,11 @@ class Criterion(MonitoredCallback):
         if (at_least is None) == (at_most is None):
             raise ValueError(f"give exactly one of at_least (value >= bound) and at_most "
                              f"(value <= bound), got at_least={at_least!r}, at_most={at_most!r}.")
-        bound = at_least if at_most is None else at_most
-        if isinstance(bound, bool) or not isinstance(bound, (int, float)) or bound != bound:
-            raise TypeError(f"{'at_least' if at_most is None else 'at_most'} must be a "
-                            f"number, got {bound!r}.")
+        bound, name = (at_least, "at_least") if at_most is None else (at_most, "at_most")
+        if isinstance(bound, bool) or not isinstance(bound, (int, float)):
+            raise TypeError(f"{name} must be a number, got {bound!r}.")
+        if bound != bound:
+            raise ValueError(f"{name} must be a number, not NaN.")
         super().__init__(monitor, "max" if at_most is None else "min")
         self.bound = float(bound)
         self.for_epochs = check_int("for_epochs", for_epochs, 1)
