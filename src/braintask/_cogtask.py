@@ -7,113 +7,11 @@ import math
 import numpy as np
 
 from ._checks import check_int
+from ._cogsample import _check_dt, _check_weighting, _decision_phase_names, _same_time, \
+    _sample, step_weights
 from ._dataset import TaskDataset
 
 __all__ = ["from_cogtask"]
-
-#: Names (any case) of the phases that form the decision period by default, besides
-#: every ``braintools.cogtask.Response`` phase. ``"production"`` is the answer window
-#: of timing tasks such as ``ReadySetGo``.
-DECISION_PHASE_NAMES = ("response", "decision", "production")
-
-
-def _leaf_phases(phase) -> list:
-    """The leaf phases of a cogtask phase tree, in order."""
-    children = list(phase.children()) if hasattr(phase, "children") else []
-    if not children:
-        return [phase]
-    return [leaf for child in children for leaf in _leaf_phases(child)]
-
-
-def _decision_phase_names(task, decision_phase) -> tuple[str, ...]:
-    """The names of the leaf phases whose steps form the decision period."""
-    from braintools.cogtask import Response
-
-    name = type(task).__name__
-    leaves = _leaf_phases(task.phases)
-    available = list(dict.fromkeys(p.name for p in leaves))
-    if decision_phase is None:
-        chosen = [p.name for p in leaves
-                  if isinstance(p, Response) or p.name.lower() in DECISION_PHASE_NAMES]
-        if not chosen:
-            raise ValueError(
-                f"{name} has no response phase (a cogtask Response phase, or one named "
-                f"{' / '.join(repr(n) for n in DECISION_PHASE_NAMES)}), so its decision period is "
-                f"unknown: pass decision_phase= with one or more of its phases {available}."
-            )
-        return tuple(dict.fromkeys(chosen))
-    wanted = [decision_phase] if isinstance(decision_phase, str) else decision_phase
-    try:
-        wanted = list(wanted)
-    except TypeError:
-        wanted = [wanted]
-    if not wanted or not all(isinstance(w, str) for w in wanted):
-        raise TypeError(
-            f"decision_phase must be a phase name or a list of phase names of {name} "
-            f"(one or more of {available}), got {decision_phase!r}."
-        )
-    unknown = [w for w in wanted if w not in available]
-    if unknown:
-        raise ValueError(
-            f"decision_phase names {unknown}, which {name} does not have: its phases are "
-            f"{available}."
-        )
-    return tuple(dict.fromkeys(wanted))
-
-
-def _check_dt(dt):
-    """``dt`` as a positive, finite, scalar brainunit time quantity (or None)."""
-    if dt is None:
-        return None
-    import brainunit as u
-
-    if not isinstance(dt, u.Quantity):
-        raise TypeError(
-            f"dt must be a brainunit time quantity, e.g. dt=20 * u.ms (with "
-            f"`import brainunit as u`), got {dt!r} of type {type(dt).__name__}."
-        )
-    if not u.have_same_dim(dt, u.ms):
-        raise ValueError(f"dt must be a time (e.g. 20 * u.ms), got {dt} with other units.")
-    value = np.asarray(dt.to_decimal(u.ms))
-    if value.shape != () or not math.isfinite(float(value)) or float(value) <= 0:
-        raise ValueError(f"dt must be one finite time step > 0, e.g. 20 * u.ms, got {dt}.")
-    return dt
-
-
-def _same_time(a, b) -> bool:
-    """Whether two time steps are equal (quantities in any time unit)."""
-    import brainunit as u
-
-    if not (isinstance(a, u.Quantity) and u.have_same_dim(a, u.ms)):
-        return False
-    return bool(np.allclose(np.asarray(a.to_decimal(u.ms)), np.asarray(b.to_decimal(u.ms))))
-
-
-def _sample(task, n_samples: int, start_index: int, decision_names):
-    """Trials ``start_index..`` of ``task``: inputs, labels, mask and decision mask.
-
-    The same per-trial generator as ``task.batch_sample`` (``task.sample_trial``
-    under ``vmap``), which also reports where each phase starts and ends.
-    """
-    import brainstate
-    import jax.numpy as jnp
-
-    def one(index):
-        x, y, info = task.sample_trial(index)
-        mask = info.get("mask")
-        if mask is None:  # fixed-length trials: every step is real
-            mask = jnp.ones((x.shape[0],), dtype=bool)
-        steps = jnp.arange(x.shape[0])
-        decision = jnp.zeros((x.shape[0],), dtype=bool)
-        for phase_name, start, end in info["phase_history"]:
-            if phase_name in decision_names:
-                decision = decision | ((steps >= start) & (steps < end))
-        return x, y, mask, decision & mask
-
-    indices = jnp.arange(n_samples, dtype=jnp.int32) + jnp.asarray(start_index, dtype=jnp.int32)
-    sample = brainstate.transform.jit(lambda i: brainstate.transform.vmap2(one)(i))
-    return sample(indices)
-
 
 def from_cogtask(
     task,
@@ -123,6 +21,8 @@ def from_cogtask(
     dt=None,
     decision_phase=None,
     n_classes: int | None = None,
+    grace=None,
+    response_weight: float | None = None,
 ) -> TaskDataset:
     """Draw trials of a ``braintools.cogtask`` task as a per-step :class:`TaskDataset`.
 
@@ -178,6 +78,19 @@ def from_cogtask(
         ``ValueError`` that names the labels, unless ``n_classes`` says how
         many classes there are.
 
+    grace : brainunit.Quantity, optional
+        A time (e.g. ``100 * u.ms``) at the start of each trial's decision
+        period whose steps get loss weight 0: the network may take that long to
+        turn to its answer. Rounded up to whole steps of the sampling dt.
+    response_weight : float, optional
+        The loss weight of the decision steps after the grace period (other
+        kept steps weigh 1). Given either of ``grace`` and ``response_weight``,
+        the dataset carries these step ``weights`` (defaults 0 ms and 1); the
+        conventions of Yang, Joglekar, Song, Newsome & Wang (2019), *Nature
+        Neuroscience* 22:297-306, are ``grace=100 * u.ms, response_weight=5``.
+        neurogym and PsychRNN likewise mask or weight the loss by step.
+        Accuracies are not weighted.
+
     Returns
     -------
     TaskDataset
@@ -200,6 +113,10 @@ def from_cogtask(
     20 ms ('Response',)
     >>> print(data.decision[0].astype(int))  # the last 100 ms: the response phase
     [0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 1 1 1 1 1]
+    >>> weighted = braintask.from_cogtask(task, 8, dt=20 * u.ms, grace=40 * u.ms,
+    ...                                   response_weight=5.0)
+    >>> print(weighted.weights[0, 18:])  # 40 ms of grace, then weight 5
+    [1. 1. 0. 0. 5. 5. 5.]
 
     A task with a continuous answer, ``[fixation, cos, sin]`` at every step:
 
@@ -208,14 +125,12 @@ def from_cogtask(
     >>> data.targets.shape, data.n_classes, data.vector
     ((8, 40, 3), None, True)
     """
-    import brainstate
     import brainunit as u
 
     if not hasattr(task, "batch_sample") or not hasattr(task, "phases"):
         raise TypeError(
             f"task must be a braintools.cogtask task (with batch_sample and phases), "
-            f"got {type(task).__name__}."
-        )
+            f"got {type(task).__name__}.")
     name = type(task).__name__
     n_samples = check_int("n_samples", n_samples, 1)
     start_index = check_int("start_index", start_index, 0)
@@ -225,42 +140,10 @@ def from_cogtask(
         dt = dt.to(u.ms)
     if n_classes is not None:
         n_classes = check_int("n_classes", n_classes, 1)
-    output_mode = getattr(task, "output_mode", "categorical")
-    if output_mode not in ("categorical", "vector"):
-        raise ValueError(
-            f"{name} has output_mode={output_mode!r}; from_cogtask reads 'categorical' "
-            f"(labels) and 'vector' (continuous targets) tasks."
-        )
-    vector = output_mode == "vector"
-    if vector and n_classes is not None:
-        raise ValueError(
-            f"{name} has continuous outputs (output_mode='vector'), so it has no classes: "
-            f"leave n_classes=None, got n_classes={n_classes}."
-        )
+    vector = _is_vector(task, n_classes)
+    weighting = _check_weighting(grace, response_weight)
     decision_names = _decision_phase_names(task, decision_phase)
-
-    if dt is None:
-        try:
-            used_dt = task.dt  # the task's own dt, else the global one
-        except KeyError as err:
-            raise RuntimeError(
-                f"{name} needs a time step to turn its durations into steps: pass "
-                f"from_cogtask(..., dt=20 * u.ms), or set the global one with e.g. "
-                f"`brainstate.environ.set(dt=1.0 * u.ms)` (which models such as HORN "
-                f"also integrate with)."
-            ) from err
-        x, y, mask, decision = _sample(task, n_samples, start_index, decision_names)
-    else:
-        with brainstate.environ.context(dt=dt):
-            used_dt = task.dt
-            if not _same_time(used_dt, dt):
-                raise ValueError(
-                    f"{name} was built with its own dt={used_dt}, which cogtask samples with "
-                    f"instead of from_cogtask's dt={dt}: pass dt=None, or build the task "
-                    f"without dt=."
-                )
-            x, y, mask, decision = _sample(task, n_samples, start_index, decision_names)
-
+    used_dt, (x, y, mask, decision) = _draw(task, n_samples, start_index, decision_names, dt)
     x = np.asarray(x, dtype=np.float32)
     mask = np.asarray(mask, dtype=bool)
     decision = np.asarray(decision, dtype=bool)
@@ -269,15 +152,68 @@ def from_cogtask(
     if not decision.any():
         raise ValueError(
             f"the decision period of {name} (phases {list(decision_names)}) has no step at "
-            f"dt={used_dt}: choose a smaller dt or other phases with decision_phase=."
-        )
+            f"dt={used_dt}: choose a smaller dt or other phases with decision_phase=.")
+    weights = None
+    if weighting is not None:
+        dt_ms = float(u.Quantity(used_dt).to_decimal(u.ms))
+        grace_steps = math.ceil(weighting[0] / dt_ms - 1e-9)
+        weights = step_weights(mask, decision, grace_steps, weighting[1], name)
+        info.update(grace_steps=grace_steps, response_weight=weighting[1])
     if vector:
         y = np.asarray(y, dtype=np.float32)
         if y.ndim == 2:  # one output value per step
             y = y[..., None]
-        return TaskDataset(x, y, None, info, mask=mask, decision=decision)
+        return TaskDataset(x, y, None, info, mask=mask, decision=decision, weights=weights)
     y = np.asarray(y).astype(np.int64)
+    n_classes = _check_labels(task, y, mask, n_classes, n_samples)
+    return TaskDataset(x, y, n_classes, info, mask=mask, decision=decision, weights=weights)
 
+
+def _is_vector(task, n_classes) -> bool:
+    name = type(task).__name__
+    output_mode = getattr(task, "output_mode", "categorical")
+    if output_mode not in ("categorical", "vector"):
+        raise ValueError(
+            f"{name} has output_mode={output_mode!r}; from_cogtask reads 'categorical' "
+            f"(labels) and 'vector' (continuous targets) tasks.")
+    if output_mode == "vector" and n_classes is not None:
+        raise ValueError(
+            f"{name} has continuous outputs (output_mode='vector'), so it has no classes: "
+            f"leave n_classes=None, got n_classes={n_classes}.")
+    return output_mode == "vector"
+
+
+def _draw(task, n_samples: int, start_index: int, decision_names, dt):
+    """``(the dt used, trials)``: sampled under ``dt``, or the task's own dt."""
+    import brainstate
+    import brainunit as u
+
+    name = type(task).__name__
+    if dt is None:
+        try:
+            used_dt = task.dt  # the task's own dt, else the global one
+        except KeyError as err:
+            raise RuntimeError(
+                f"{name} needs a time step to turn its durations into steps: pass "
+                f"from_cogtask(..., dt=20 * u.ms), or set the global one with e.g. "
+                f"`brainstate.environ.set(dt=1.0 * u.ms)` (which models such as HORN "
+                f"also integrate with).") from err
+        dt_ms = float(u.Quantity(used_dt).to_decimal(u.ms))
+        return used_dt, _sample(task, n_samples, start_index, decision_names, dt_ms)
+    with brainstate.environ.context(dt=dt):
+        used_dt = task.dt
+        if not _same_time(used_dt, dt):
+            raise ValueError(
+                f"{name} was built with its own dt={used_dt}, which cogtask samples with "
+                f"instead of from_cogtask's dt={dt}: pass dt=None, or build the task "
+                f"without dt=.")
+        dt_ms = float(dt.to_decimal(u.ms))
+        return used_dt, _sample(task, n_samples, start_index, decision_names, dt_ms)
+
+
+def _check_labels(task, y, mask, n_classes, n_samples: int) -> int:
+    """The number of classes; every kept label must lie below it."""
+    name = type(task).__name__
     declared = getattr(task, "num_classes", None)
     given = n_classes is not None
     if not given:
@@ -292,6 +228,5 @@ def from_cogtask(
         raise ValueError(
             f"{name} emits labels outside {source} (labels must lie in [0, {n_classes})): "
             f"{found}, in {n_samples} trials. If these labels are meant, pass "
-            f"n_classes={int(kept.max()) + 1} to from_cogtask."
-        )
-    return TaskDataset(x, y, n_classes, info, mask=mask, decision=decision)
+            f"n_classes={int(kept.max()) + 1} to from_cogtask.")
+    return n_classes

@@ -53,6 +53,10 @@ class TaskDataset:
     mask, decision : numpy.ndarray, optional
         ``(N, T)`` booleans, for per-step targets only. ``mask`` defaults to
         all steps, ``decision`` to the masked steps.
+    weights : numpy.ndarray, optional
+        ``(N, T)`` finite weights >= 0 of each step in the loss, for per-step
+        targets only (e.g. :func:`braintask.from_cogtask`'s ``grace`` and
+        ``response_weight``). Accuracies still count the kept steps alike.
 
     Examples
     --------
@@ -72,6 +76,7 @@ class TaskDataset:
     info: dict = field(default_factory=dict)
     mask: np.ndarray | None = None
     decision: np.ndarray | None = None
+    weights: np.ndarray | None = None
 
     def __post_init__(self):
         inputs = np.asarray(self.inputs)
@@ -108,6 +113,8 @@ class TaskDataset:
                     f"needs per-step targets; got {value.dtype} of shape {value.shape}."
                 )
             object.__setattr__(self, name, value)
+        if self.weights is not None:
+            object.__setattr__(self, "weights", _check_weights(self.weights, targets, inputs))
         object.__setattr__(self, "inputs", inputs)
         object.__setattr__(self, "targets", targets)
 
@@ -262,7 +269,7 @@ class TaskDataset:
         """The trials selected by ``index`` (a slice, integer array or boolean mask)."""
         pick = lambda a: None if a is None else a[index]
         return TaskDataset(self.inputs[index], self.targets[index], self.n_classes, dict(self.info),
-                           pick(self.mask), pick(self.decision))
+                           pick(self.mask), pick(self.decision), pick(self.weights))
 
     def batch(self, index=None, dtype=np.float32) -> dict:
         """Trials as a time-major minibatch: the dict a Trainer's compiled step reads.
@@ -283,6 +290,8 @@ class TaskDataset:
         out["y"] = y.swapaxes(0, 1)
         out["mask"] = mask.swapaxes(0, 1).astype(dtype)
         out["decision"] = decision.swapaxes(0, 1).astype(dtype)
+        if self.weights is not None:  # the loss's step weights, zero where masked out
+            out["weight"] = (self.weights[index] * mask).swapaxes(0, 1).astype(dtype)
         return out
 
     def padded(self, seq_len: int | None = None, n_features: int | None = None) -> "TaskDataset":
@@ -321,7 +330,12 @@ class TaskDataset:
         mask[:, :t] = True if self.mask is None else self.mask
         decision = np.zeros((n, T), bool)
         decision[:, :t] = self._decision_steps()
-        return TaskDataset(inputs, targets, self.n_classes, dict(self.info), mask, decision)
+        weights = None
+        if self.weights is not None:  # added steps weigh nothing
+            weights = np.zeros((n, T), self.weights.dtype)
+            weights[:, :t] = self.weights
+        return TaskDataset(inputs, targets, self.n_classes, dict(self.info), mask, decision,
+                           weights)
 
     def split(self, n_train) -> tuple["TaskDataset", "TaskDataset"]:
         """Split into a training set and a held-out set, keeping the trial order.
@@ -362,6 +376,21 @@ class TaskDataset:
         return self.subset(slice(0, n_train)), self.subset(slice(n_train, n))
 
 
+def _check_weights(weights, targets: np.ndarray, inputs: np.ndarray) -> np.ndarray:
+    weights = np.asarray(weights)
+    if targets.ndim < 2 or weights.shape != targets.shape[:2]:
+        raise ValueError(f"weights must be an (n_samples, seq_len) = {inputs.shape[:2]} array "
+                         f"of step weights and needs per-step targets; got shape {weights.shape}.")
+    if not np.issubdtype(weights.dtype, np.number) or np.iscomplexobj(weights):
+        raise TypeError(f"weights must be real numbers, got dtype {weights.dtype}.")
+    weights = weights.astype(np.float64 if weights.dtype == np.float64 else np.float32)
+    if not np.all(np.isfinite(weights)) or (weights < 0).any():
+        bad = int(np.sum(~np.isfinite(weights) | (weights < 0)))
+        raise ValueError(f"weights must be finite and >= 0 (a step's weight in the loss); "
+                         f"{bad} are negative, NaN or inf.")
+    return weights
+
+
 def as_dataset(data, name: str = "data") -> TaskDataset:
     """Turn a :class:`TaskDataset` or an ``(inputs, targets)`` pair into a dataset.
 
@@ -379,7 +408,8 @@ def as_dataset(data, name: str = "data") -> TaskDataset:
     """
     if isinstance(data, TaskDataset):
         inputs, targets, n_classes = data.inputs, data.targets, data.n_classes
-        extra = dict(info=data.info, mask=data.mask, decision=data.decision)
+        extra = dict(info=data.info, mask=data.mask, decision=data.decision,
+                     weights=data.weights)
     else:
         extra = {}
         try:
