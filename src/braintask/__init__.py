@@ -4,6 +4,8 @@ The whole public API:
 
 - datasets: :func:`delayed_match_task`, :func:`from_cogtask`, :class:`TaskDataset`,
   :func:`as_dataset`
+- fresh trials every epoch: :class:`TrialSource`, :func:`delayed_match_source`,
+  :func:`cogtask_source`
 - training: :class:`Trainer`, :class:`MultiSeedTrainer`, :class:`History`
 - callbacks: :class:`Callback`, :class:`EarlyStopping`, :class:`StopAt`,
   :class:`Criterion`, :class:`Checkpoint`, :class:`LearningRateScheduler`,
@@ -29,6 +31,7 @@ from ._history import History
 from ._losses import (accuracy, angular_error, cross_entropy, masked_cross_entropy,
                       masked_mean_squared_error)
 from ._models import RecurrentClassifier, count_parameters
+from ._sources import TrialSource, cogtask_source, delayed_match_source
 from ._states import batch_hidden_states
 from ._stats import interval_table, mean_interval
 from ._trainer import Trainer
@@ -41,6 +44,9 @@ __all__ = [
     "from_cogtask",
     "TaskDataset",
     "as_dataset",
+    "TrialSource",
+    "delayed_match_source",
+    "cogtask_source",
     "Trainer",
     "MultiSeedTrainer",
     "History",
