@@ -154,6 +154,25 @@ CASES = [
     ("one model for all seeds", lambda: braintask.MultiSeedTrainer(
         lambda m=horn(): m, lambda: braintools.optim.Adam(lr=1e-2), seeds=[0, 1], batch_size=8),
      ValueError, "build_model must return a new model"),
+    # --- fresh trials, step weights, the criterion
+    ("source of the wrong shape", fit(train=braintask.TrialSource(
+        lambda e: braintask.delayed_match_task(32, seq_len=5 + e, n_symbols=2, seed=e), 32),
+        epochs=2), ValueError, "epoch 1 differ in layout.*seq_len"),
+    ("source of another size", fit(train=braintask.TrialSource(
+        lambda e: braintask.delayed_match_task(16, seq_len=5, n_symbols=2), 32)),
+     ValueError, "16 trials for epoch 0"),
+    ("source not a callable", lambda: braintask.TrialSource(TRAIN, 32), TypeError, "sample"),
+    ("weights negative", lambda: braintask.TaskDataset(
+        np.zeros((2, 3, 1)), np.zeros((2, 3), int), 2, weights=-np.ones((2, 3))),
+     ValueError, "weights must be finite and >= 0"),
+    ("weights NaN", lambda: braintask.TaskDataset(
+        np.zeros((2, 3, 1)), np.zeros((2, 3), int), 2, weights=np.full((2, 3), np.nan)),
+     ValueError, "weights must be finite and >= 0"),
+    ("weights on per-trial labels", lambda: braintask.TaskDataset(
+        np.zeros((2, 3, 1)), np.zeros(2, int), 2, weights=np.ones((2, 3))),
+     ValueError, "needs per-step targets"),
+    ("criterion on an unrecorded metric", fit(criterion=braintask.Criterion(
+        "val_decision_acc", at_least=0.9)), ValueError, "val_decision_acc"),
 ]
 
 
