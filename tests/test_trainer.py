@@ -244,3 +244,24 @@ def test_a_validation_set_is_recorded_and_watched_by_default(small_task):
     # the best epoch's weights are back
     assert trainer.evaluate(val)["loss"] == pytest.approx(min(history.val_loss), abs=1e-6)
     assert trainer.compilations["train_epoch"] == 1
+
+
+def test_progress_shows_by_default_in_a_jupyter_kernel_that_draws_widgets(monkeypatch):
+    import importlib.util
+    import sys
+    import types
+
+    from braintask import _fitloop
+
+    assert not _fitloop._show_progress()  # pytest: no terminal, no kernel
+    shell = types.SimpleNamespace(config={"IPKernelApp": {}})
+    monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda: shell))
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: object() if name == "ipywidgets" else real(name, *a))
+    assert _fitloop._show_progress()
+    bar = _fitloop.progress_bar(False, 3, "epochs")  # off by the argument, kernel or not
+    assert bar.disable
+    bar.close()
+    shell.config = {}  # a plain IPython terminal without a kernel
+    assert not _fitloop._show_progress()
