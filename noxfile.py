@@ -3,7 +3,8 @@
 (sdist and wheel, `twine check --strict`), and, not run by default, `nox -s site` (the
 built site in Chromium), `nox -s readers` / `nox -s notebooks` (the built site's code
 and notebooks run without the site's tooling), `nox -s bench` (benchmarks/compare_loops.py;
-e.g. `nox -s bench -- --quick`)."""
+e.g. `nox -s bench -- --quick`), `nox -s bench_neurogym` (benchmarks/fresh_trials.py:
+braintask against neurogym + PyTorch on fresh trials; e.g. `nox -s bench_neurogym -- --quick`)."""
 
 import shutil
 import sys
@@ -79,6 +80,18 @@ def bench(session):
     """
     install(session, "test")
     session.run("python", "benchmarks/compare_loops.py", *session.posargs, env={"MPLBACKEND": "Agg"})
+
+
+@nox.session(python=PYTHON, default=False)
+def bench_neurogym(session):
+    """braintask against neurogym + PyTorch on fresh PerceptualDecisionMaking trials
+    (benchmarks/fresh_trials.py): updates per second, time to a held-out criterion, fresh
+    against fixed epochs; not a default session. Installs neurogym and a CPU torch.
+
+    Arguments after `--` go to the script, e.g. `nox -s bench_neurogym -- --quick`.
+    """
+    install(session, "bench-neurogym")
+    session.run("python", "benchmarks/fresh_trials.py", *session.posargs, env={"MPLBACKEND": "Agg"})
 
 
 @nox.session(python=PYTHON, default=False)
