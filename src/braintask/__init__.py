@@ -24,7 +24,9 @@ from ._callbacks import (BraintoolsLogger, Callback, Checkpoint, Criterion, CSVL
                          EarlyStopping, JSONLinesLogger, LearningRateScheduler, StopAt)
 from ._checks import default_mode
 from ._cogtask import from_cogtask
-from ._dataset import TaskDataset, as_dataset, delayed_match_task
+from ._asdataset import as_dataset
+from ._dataset import TaskDataset
+from ._delayed_match import delayed_match_task
 from ._ensemble import MultiSeedTrainer
 from ._errors import CheckpointError, TrainingDiverged
 from ._history import History

@@ -9,7 +9,8 @@ from typing import Callable
 import numpy as np
 
 from ._checks import check_choice, check_int
-from ._dataset import TaskDataset, as_dataset
+from ._asdataset import as_dataset
+from ._dataset import TaskDataset
 
 __all__ = ["TrialSource", "delayed_match_source", "cogtask_source"]
 
@@ -125,7 +126,7 @@ def delayed_match_source(n_trials: int, *, seq_len: int | None = None, n_symbols
     >>> source.trials(1).n_samples, source.count_copies(val, 3)
     (64, 0)
     """
-    from ._dataset import delayed_match_task
+    from ._delayed_match import delayed_match_task
 
     args = dict(seq_len=seq_len, n_symbols=n_symbols, delay=delay, noise=noise)
     seed = check_int("seed", seed, 0)

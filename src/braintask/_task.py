@@ -11,7 +11,8 @@ import brainstate
 import jax.numpy as jnp
 import numpy as np
 
-from ._dataset import TaskDataset, as_dataset
+from ._asdataset import as_dataset
+from ._dataset import TaskDataset
 from ._losses import accuracy, masked_cross_entropy, masked_mean_squared_error
 
 __all__ = ["TaskSpec", "describe_task", "check_held_out_copies"]
