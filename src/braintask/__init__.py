@@ -18,6 +18,8 @@ The whole public API:
 - errors: :class:`TrainingDiverged`, :class:`CheckpointError`
 - weights alone, for inference: :func:`save_weights`, :func:`load_weights`
 - intervals over seeds: :func:`mean_interval`, :func:`interval_table`
+- analysis: :func:`trajectories` (:class:`Trajectories`), :func:`pca_projection`
+  (:class:`PCAProjection`)
 """
 
 from ._callbacks import (BraintoolsLogger, Callback, Checkpoint, Criterion, CSVLogger,
@@ -37,6 +39,7 @@ from ._sources import TrialSource, cogtask_source, delayed_match_source
 from ._states import batch_hidden_states
 from ._stats import interval_table, mean_interval
 from ._trainer import Trainer
+from ._trajectories import PCAProjection, Trajectories, pca_projection, trajectories
 from ._weights import load_weights, save_weights
 
 __version__ = "0.1.0"
@@ -76,4 +79,8 @@ __all__ = [
     "load_weights",
     "mean_interval",
     "interval_table",
+    "trajectories",
+    "Trajectories",
+    "pca_projection",
+    "PCAProjection",
 ]
