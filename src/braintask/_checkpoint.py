@@ -129,9 +129,28 @@ def restored_weight(path: str, key: str, saved, live, what: str = "checkpoint"):
         pieces = None
     values = None if pieces is None else [_leaf(s, o) for s, o in zip(pieces, leaves)]
     if values is None or any(v is None for v in values):
+        units = "" if pieces is None else _unit_clash(pieces, leaves)
         raise CheckpointError(f"{what} {path!r}: weight {key!r} has shapes {_describe(saved)}, "
-                              f"the model's are {_describe(live)}.")
+                              f"the model's are {_describe(live)}{units}.")
     return jax.tree.unflatten(treedef, values)
+
+
+def _unit_of_saved(x) -> str:
+    if _is_saved_quantity(x):
+        return str(x.get("unit") or _saved_unit(x))
+    return "no unit" if not isinstance(x, dict) else "?"
+
+
+def _unit_clash(pieces: list, leaves: list) -> str:
+    """``": the units differ (...)"`` when a saved weight and the model's differ in unit."""
+    for saved, live in zip(pieces, leaves):
+        mine = str(live.unit) if _is_quantity(live) else "no unit"
+        theirs = _unit_of_saved(saved)
+        if _is_quantity(live) != _is_saved_quantity(saved) or (
+                _is_quantity(live) and _saved_unit(saved) != live.unit):
+            return (f": the units differ ({theirs} in the file, {mine} in the model); a weight "
+                    f"loads only into a model whose weight has the same unit")
+    return ""
 
 
 def write_file(path, payload: dict) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import brainunit as u
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -82,8 +83,10 @@ class CopyView:
 
 def check_same_structure(copies, trainers) -> None:
     """Every copy must have the weights and optimizer states of the first."""
-    def shapes(t):
-        return [jax.tree.map(np.shape, s.value) for s in t.engine.train_states]
+    def shapes(t):  # a weight with units: its shape and its unit
+        return [jax.tree.leaves(jax.tree.map(
+            lambda v: (np.shape(v), str(u.get_unit(v))), s.value,
+            is_leaf=lambda v: isinstance(v, u.Quantity))) for s in t.engine.train_states]
     ref = shapes(trainers[0])
     for c, t in zip(copies[1:], trainers[1:]):
         if shapes(t) != ref:
