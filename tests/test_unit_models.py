@@ -103,3 +103,47 @@ def test_a_checkpoint_in_nanoamperes_does_not_load_into_millivolts(small_task, t
     with pytest.raises(braintask.CheckpointError, match=words):
         braintask.load_weights(target.model, tmp_path / "c.msgpack")
     assert exact(target.model) == before
+
+
+class AddsMillivolts(brainstate.nn.Module):
+    """Adds a voltage to its unitless inputs: brainunit refuses."""
+
+    def __init__(self):
+        super().__init__()
+        self.out = brainstate.nn.Linear(2, 2)
+
+    def update(self, x):
+        return self.out(x[-1] + 1.0 * u.mV)
+
+
+def fit_error(model, small_task) -> str:
+    train, test = small_task
+    t = braintask.Trainer(model, braintools.optim.Adam(lr=1e-2), batch_size=16, progress=False)
+    with pytest.raises(ValueError) as info:
+        t.fit(train, test, epochs=1)
+    return str(info.value)
+
+
+def test_a_unit_mismatch_inside_the_model_is_reported_as_one(small_task):
+    text = fit_error(AddsMillivolts(), small_task)
+    assert "the model raised a unit error on train inputs" in text
+    assert "UnitMismatchError" in text and "units do not match" in text  # brainunit's own words
+    assert "input size" not in text
+
+
+def test_a_time_step_without_a_unit_is_reported_as_a_unit_error(small_task):
+    brainstate.environ.set(dt=1.0)  # no unit: the Wong-Wang node's exp-Euler step refuses it
+    text = fit_error(Rates(), small_task)
+    assert "unit error" in text and "a time step needs a time unit" in text
+    assert "input size" not in text
+
+
+def test_logits_with_units_are_refused(small_task):
+    text = fit_error(Rates(rates_in_hz=True), small_task)
+    assert "the model returns logits with units (Hz); logits must be unitless" in text
+    assert "`rates / u.Hz`" in text and "u.get_magnitude" in text
+
+
+def test_a_wrong_input_size_is_still_reported_as_one(small_task):
+    text = fit_error(brainstate.nn.Linear(3, 2), small_task)
+    assert "Check that the model's input size is 2" in text and "unit error" not in text

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import brainstate
+import brainunit as u
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -146,6 +148,7 @@ def _probe(data: TaskDataset, forward, name: str) -> int:
         raise
     except Exception as err:
         raise _model_error(err, name, tuple(x.shape), data.n_features) from err
+    _check_unitless(out)
     shape = tuple(getattr(out, "shape", ()))
     want = (x.shape[0], x.shape[1]) if data.per_step else (x.shape[1],)
     if data.vector and shape != want + (data.output_dim,):
@@ -162,16 +165,46 @@ def _probe(data: TaskDataset, forward, name: str) -> int:
     return int(shape[-1])
 
 
+#: The errors brainunit raises when units do not fit together.
+UNIT_ERRORS = (u.UnitMismatchError, u.DimensionMismatchError)
+_UNIT_WORDS = ("quantity", "unit", "dimensionless")
+
+
+def is_unit_error(err: Exception) -> bool:
+    """Whether ``err`` comes from units that do not fit: one of brainunit's unit
+    errors, or a JAX/NumPy function that was handed a ``Quantity`` (a TypeError
+    or ValueError whose message speaks of quantities, units or dimensions)."""
+    if isinstance(err, UNIT_ERRORS):
+        return True
+    text = str(err).lower()
+    return isinstance(err, (TypeError, ValueError)) and any(w in text for w in _UNIT_WORDS)
+
+
+def _check_unitless(out) -> None:
+    """Refuse outputs that carry units: losses and metrics take plain arrays."""
+    found = [q for q in jax.tree.leaves(out, is_leaf=lambda v: isinstance(v, u.Quantity))
+             if isinstance(q, u.Quantity)]
+    if found:
+        unit = found[0].unit
+        raise ValueError(
+            f"the model returns logits with units ({unit}); logits must be unitless plain "
+            f"arrays. Divide them by their unit (e.g. `rates / u.{unit}` for rates in {unit}) "
+            f"or take the magnitude with `u.get_magnitude(...)` in the model's last step.")
+
+
 def _model_error(err: Exception, name: str, shape: tuple, n_features: int) -> Exception:
     """The error to raise when the model fails on its first inputs: a unit error is
-    named as one; anything else most often means a wrong input size."""
+    named as one, with brainunit's message; anything else most often means a wrong
+    input size."""
     text = f"{type(err).__name__}: {err}"
-    if "unit" in text.lower() or "dimension" in type(err).__name__.lower():
+    if is_unit_error(err):
         return ValueError(
-            f"the model raised a unit error on {name} inputs of shape (T, B, F) = {shape}: "
-            f"{text}. Check the units inside the model (a time step needs a time unit, e.g. "
-            f"`brainstate.environ.set(dt=1.0 * u.ms)`; logits must be unitless: divide a rate "
-            f"by its unit, e.g. `rate / u.Hz`).")
+            f"the model raised a unit error on {name} inputs of shape (T, B, F) = {shape}, "
+            f"so its units do not fit together (the inputs' shape is not the cause). The "
+            f"model raised {text}\nCheck the units inside the model: a time step needs a time "
+            f"unit (e.g. `brainstate.environ.set(dt=1.0 * u.ms)`), quantities added together "
+            f"need the same unit, and logits must be unitless (divide a rate by its unit, "
+            f"e.g. `rate / u.Hz`).")
     return ValueError(
         f"the model failed on {name} inputs of shape (T, B, F) = {shape}: {n_features} input "
         f"features per time step. Check that the model's input size is {n_features}. The "
