@@ -39,7 +39,7 @@ JAX_CACHE = {
 
 @nox.session(python=PYTHON)
 def tests(session):
-    """Unit tests and doctests (pytest)."""
+    """Unit tests and doctests (pytest). The tests marked slow run with `-- --slow`."""
     install(session, "test")
     session.run("pytest", *session.posargs, env={"MPLBACKEND": "Agg"})
 

@@ -29,3 +29,18 @@ def small_task():
     """A quick task: 96 trials of 6 steps, 64 to train on; input noise makes every
     held-out trial new."""
     return braintask.delayed_match_task(96, seq_len=6, n_symbols=2, seed=3, noise=0.05).split(64)
+
+
+def pytest_addoption(parser):
+    parser.addoption("--slow", action="store_true",
+                     help="also run the tests marked slow (CI runs them; `nox -s tests` leaves "
+                          "them out to stay quick)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--slow"):
+        return
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if not item.get_closest_marker("slow")]

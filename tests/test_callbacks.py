@@ -53,6 +53,7 @@ def hand_loop_with_schedule(train, seed, epochs, batch_size=16):
     return losses, lrs, net
 
 
+@pytest.mark.slow
 def test_step_lr_lowers_the_rate_each_epoch_like_a_hand_loop(small_task):
     train, test = small_task
     schedule = braintools.optim.StepLR(base_lr=1e-2, step_size=1, gamma=0.5)
@@ -240,6 +241,7 @@ trainer_for(make_horn()).fit(train, test, epochs=6, checkpoint={ckpt!r}, callbac
 """
 
 
+@pytest.mark.slow
 def test_csv_and_json_logs_survive_a_kill_and_continue_after_resume(small_task, tmp_path):
     paths = {"ckpt": str(tmp_path / "run.msgpack"), "csv": str(tmp_path / "log.csv"),
              "jsonl": str(tmp_path / "log.jsonl"), "tests": os.path.dirname(__file__)}

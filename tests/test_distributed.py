@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-pytestmark = pytest.mark.multiprocess
+pytestmark = [pytest.mark.multiprocess, pytest.mark.slow]
 
 WORKER = os.path.join(os.path.dirname(__file__), "distributed_worker.py")
 TIME_LIMIT = 240  # seconds for a whole run; every process is killed after it

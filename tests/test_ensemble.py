@@ -73,6 +73,7 @@ def test_grid_with_a_schedule_built_on_each_rate(small_task):
     assert histories[1].allclose(one.history, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_a_copy_that_reaches_stop_at_stops_and_the_others_go_on(small_task):
     train, test = small_task
     seeds, epochs = [0, 1, 2], 8
@@ -103,6 +104,7 @@ def test_early_stopping_per_copy_restores_each_best(small_task):
         assert_same_weights(weights(member.model), weights(one.model), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_checkpoint_and_resume_equal_a_straight_run(small_task, tmp_path):
     train, test = small_task
     seeds = [0, 1, 2]
@@ -124,6 +126,7 @@ def test_checkpoint_and_resume_equal_a_straight_run(small_task, tmp_path):
         grid([0, 1], lrs=[3e-2]).load(tmp_path / "grid.msgpack")
 
 
+@pytest.mark.slow
 def test_drop_last_false_matches_single_runs(small_task):
     train, test = small_task  # 64 trials, batch 24: two full minibatches and one of 16
     ensemble = grid([0, 1], batch_size=24, drop_last=False)
@@ -185,6 +188,7 @@ print("ok")
 """
 
 
+@pytest.mark.slow
 def test_copies_spread_over_two_devices_match_one_device(tmp_path):
     import os
 

@@ -73,6 +73,7 @@ KILLED = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_process_killed_between_epochs_then_resume(tmp_path, straight):
     path = str(tmp_path / "killed.msgpack")
     script = tmp_path / "killed.py"

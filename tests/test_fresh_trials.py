@@ -67,6 +67,7 @@ def test_a_source_that_changes_shape_is_refused_naming_the_epoch(source):
         trainer.fit(braintask.TrialSource(sample, 64), epochs=3)
 
 
+@pytest.mark.slow
 def test_the_criterion_stops_copies_at_their_own_epochs_as_single_runs_do(small_task):
     train, test = small_task
     fit_set, val = train.split(48)

@@ -1,6 +1,12 @@
-"""Every notebook the site offers for download runs top to bottom with only braintask,
-matplotlib and a Jupyter kernel: no myst-nb, no Sphinx. Run by `nox -s readers`
-(marked `notebooks`, so `nox -s tests` leaves it out)."""
+"""Every notebook the site offers for download is the code its page shows, and runs top
+to bottom with only braintask, matplotlib and a Jupyter kernel: no myst-nb, no Sphinx.
+Run by `nox -s notebooks` (marked `notebooks`, so `nox -s tests` leaves it out).
+
+Each notebook's code cells must equal, cell by cell, the page's rendered code, which
+`nox -s readers` (tests/test_rendered_code.py) runs as a script in an environment without
+the site's tooling; so here one notebook runs in a kernel (the kernel's own part: the
+notebook format, display, the inline backend), rather than every page's code a second
+time."""
 
 import importlib
 import json
@@ -8,6 +14,7 @@ import os
 from pathlib import Path
 
 import pytest
+from site_pages import rendered_cells
 
 ROOT = Path(__file__).parents[1]
 SITE = Path(os.environ.get("BRAINTASK_SITE", ROOT / "docs" / "_build" / "html"))
@@ -32,15 +39,35 @@ def test_every_tutorial_has_a_notebook():
             "tutorials/cogtask_per_step"} <= {nb_id(p) for p in NOTEBOOKS}
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=nb_id)
-def test_downloaded_notebook_runs(path, tmp_path):
+# The notebook that runs in a kernel: a short page that trains, evaluates and plots.
+KERNEL_RUN = "tutorials/your_own_task"
+
+
+def read_notebook(path: Path):
     import nbformat
-    from nbclient import NotebookClient
 
     notebook = nbformat.reads(path.read_text(encoding="utf8"), as_version=4)
-    code = "\n".join(c.source for c in notebook.cells if c.cell_type == "code")
-    assert "myst_nb" not in code and "glue(" not in code
+    nbformat.validate(notebook)
+    return notebook
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=nb_id)
+def test_downloaded_notebook_is_the_page_code(path):
+    notebook = read_notebook(path)
+    code = [c.source.strip("\n") for c in notebook.cells if c.cell_type == "code"]
+    assert "myst_nb" not in "\n".join(code) and "glue(" not in "\n".join(code)
     assert "{glue" not in "\n".join(c.source for c in notebook.cells)  # values filled in
+    page = path.with_suffix(".html")
+    assert code == [c.strip("\n") for c in rendered_cells(page)], \
+        f"{path.name} is not the code {page.name} shows"
+
+
+def test_a_downloaded_notebook_runs_in_a_kernel(tmp_path):
+    from nbclient import NotebookClient
+
+    path = SITE / f"{KERNEL_RUN}.ipynb"
+    assert path in NOTEBOOKS, f"no notebook {path} on the built site"
+    notebook = read_notebook(path)
     client = NotebookClient(notebook, timeout=1200, kernel_name="python3",
                             resources={"metadata": {"path": str(tmp_path)}})
     client.execute()  # raises CellExecutionError on the first failing cell

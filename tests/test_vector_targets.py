@@ -55,6 +55,7 @@ def test_from_cogtask_refuses_n_classes_for_a_vector_task():
         braintask.from_cogtask(task, 4, dt=20 * u.ms, n_classes=3)
 
 
+@pytest.mark.slow
 def test_a_vector_task_trains_loss_and_angular_error_fall(vector_data):
     train, test = vector_data
     trainer = braintask.Trainer(gru(train.n_features, 3), braintools.optim.Adam(lr=1e-2),
@@ -81,6 +82,7 @@ def test_a_vector_task_trains_loss_and_angular_error_fall(vector_data):
     history.plot()  # the second panel shows the angular error
 
 
+@pytest.mark.slow
 def test_epoch_means_are_exact_over_kept_steps():
     # trials of different lengths: the per-step loss is weighted by kept steps
     rng = np.random.default_rng(0)
@@ -142,6 +144,7 @@ def test_dataset_refuses_mixed_up_targets():
         data.class_balance
 
 
+@pytest.mark.slow
 def test_multi_seed_trainer_with_vector_targets(vector_data):
     train, test = vector_data
     grid = braintask.MultiSeedTrainer(

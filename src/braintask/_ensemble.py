@@ -80,9 +80,9 @@ class MultiSeedTrainer:
     --------
     >>> import brainstate, braintools, brainmass, brainunit as u, braintask
     >>> brainstate.environ.set(dt=1.0 * u.ms)
-    >>> train, test = braintask.delayed_match_task(96, seq_len=6, n_symbols=2).split(64)
+    >>> train, test = braintask.delayed_match_task(96, delay=4, noise=0.05).split(64)
     >>> grid = braintask.MultiSeedTrainer(
-    ...     lambda: brainmass.HORNSeqNetwork(n_input=2, n_hidden=16, n_output=2, alpha=0.2),
+    ...     lambda: brainmass.HORNSeqNetwork(n_input=4, n_hidden=16, n_output=2, alpha=0.2),
     ...     lambda lr: braintools.optim.Adam(lr=lr),
     ...     seeds=[0, 1], lrs=[1e-2, 3e-3], batch_size=16)
     >>> histories = grid.fit(train, test, epochs=2)

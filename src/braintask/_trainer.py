@@ -104,7 +104,8 @@ class Trainer:
     >>> import brainstate, braintools, brainmass, brainunit as u, braintask
     >>> brainstate.environ.set(dt=1.0 * u.ms)
     >>> brainstate.random.seed(0)
-    >>> train, test = braintask.delayed_match_task(96, seq_len=6, n_symbols=2).split(64)
+    >>> train, test = braintask.delayed_match_task(96, seq_len=6, n_symbols=2,
+    ...                                            noise=0.05).split(64)
     >>> net = brainmass.HORNSeqNetwork(n_input=2, n_hidden=16, n_output=2, alpha=0.2)
     >>> trainer = braintask.Trainer(net, braintools.optim.Adam(lr=1e-2), batch_size=16)
     >>> history = trainer.fit(train, test, epochs=2)
