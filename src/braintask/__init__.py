@@ -15,11 +15,15 @@ The whole public API:
   for continuous targets :func:`masked_mean_squared_error`, :func:`angular_error`
 - models: :class:`RecurrentClassifier`, :func:`count_parameters`
 - hidden states: :func:`batch_hidden_states`
-- errors: :class:`TrainingDiverged`, :class:`CheckpointError`
+- errors and warnings: :class:`TrainingDiverged`, :class:`CheckpointError`,
+  :class:`ZeroGradientWarning`
 - weights alone, for inference: :func:`save_weights`, :func:`load_weights`
 - intervals over seeds: :func:`mean_interval`, :func:`interval_table`
 - analysis: :func:`trajectories` (:class:`Trajectories`), :func:`pca_projection`
-  (:class:`PCAProjection`)
+  (:class:`PCAProjection`), :func:`decode_over_time` (:class:`Decoding`),
+  :func:`cross_temporal_decoding`, :func:`find_fixed_points` (:class:`FixedPoints`),
+  :func:`step_function` (:class:`OneStep`), :func:`psychometric` (:class:`Psychometric`),
+  :func:`decision_times`
 """
 
 from ._callbacks import (BraintoolsLogger, Callback, Checkpoint, Criterion, CSVLogger,
@@ -28,13 +32,17 @@ from ._checks import default_mode
 from ._cogtask import from_cogtask
 from ._asdataset import as_dataset
 from ._dataset import TaskDataset
+from ._decoding import Decoding, cross_temporal_decoding, decode_over_time
 from ._delayed_match import delayed_match_task
 from ._ensemble import MultiSeedTrainer
-from ._errors import CheckpointError, TrainingDiverged
+from ._errors import CheckpointError, TrainingDiverged, ZeroGradientWarning
+from ._fixedpoints import FixedPoints, find_fixed_points
 from ._history import History
 from ._losses import (accuracy, angular_error, cross_entropy, masked_cross_entropy,
                       masked_mean_squared_error)
 from ._models import RecurrentClassifier, count_parameters
+from ._onestep import OneStep, step_function
+from ._psychometric import Psychometric, decision_times, psychometric
 from ._sources import TrialSource, cogtask_source, delayed_match_source
 from ._states import batch_hidden_states
 from ._stats import interval_table, mean_interval
@@ -75,6 +83,7 @@ __all__ = [
     "batch_hidden_states",
     "TrainingDiverged",
     "CheckpointError",
+    "ZeroGradientWarning",
     "save_weights",
     "load_weights",
     "mean_interval",
@@ -83,4 +92,14 @@ __all__ = [
     "Trajectories",
     "pca_projection",
     "PCAProjection",
+    "decode_over_time",
+    "Decoding",
+    "cross_temporal_decoding",
+    "find_fixed_points",
+    "FixedPoints",
+    "step_function",
+    "OneStep",
+    "psychometric",
+    "Psychometric",
+    "decision_times",
 ]
