@@ -32,6 +32,7 @@ from ._distributed import check_agree, fingerprint, spans_processes
 from ._feed import Feeder, means, nonzero, psum_flat, weighted
 from ._losses import accuracy, angular_error
 from ._schedule import Schedule, scheduler_states, strict
+from ._silent import ZERO_GRADIENTS, zero_gradient_flags
 from ._states import HiddenBatcher
 from ._task import TaskSpec, describe_task
 
@@ -102,6 +103,8 @@ class Engine:
                 s.value = jax.device_put(s.value, self.replicated)
         #: How many times each program was traced (compiled).
         self.compilations = {"train_epoch": 0, "train_step": 0, "evaluate": 0}
+        #: The trainable weights' names, in the order of a step's zero-gradient flags.
+        self.grad_names: list[str] = []
         self.reset_hidden()
         self.compile()
 
@@ -199,6 +202,7 @@ class Engine:
         """One guarded update. ``ok`` false (an earlier non-finite step, or a copy
         that has stopped) discards the update, so the weights stay as they were."""
         grads, loss, stats = self.gradients(batch)
+        self.grad_names, stats[ZERO_GRADIENTS] = zero_gradient_flags(grads)
         finite = jnp.isfinite(loss)
         for g in jax.tree.leaves(grads):
             finite &= jnp.all(jnp.isfinite(g))

@@ -1,6 +1,6 @@
 """Exceptions raised by braintask."""
 
-__all__ = ["TrainingDiverged", "CheckpointError"]
+__all__ = ["TrainingDiverged", "CheckpointError", "ZeroGradientWarning"]
 
 
 class TrainingDiverged(FloatingPointError):
@@ -22,3 +22,9 @@ class TrainingDiverged(FloatingPointError):
 class CheckpointError(ValueError):
     """A checkpoint file cannot be loaded into this trainer (unreadable, another
     format version, or weights of other names or shapes). Nothing was changed."""
+
+
+class ZeroGradientWarning(UserWarning):
+    """Every gradient of the trainable weights was exactly zero for a whole epoch:
+    the model's output does not depend on its weights (e.g. a spiking network whose
+    neurons never reach threshold), so training cannot change anything."""

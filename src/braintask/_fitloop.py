@@ -24,6 +24,7 @@ from ._checks import check_int
 from ._distributed import is_main, to_host
 from ._errors import TrainingDiverged
 from ._feed import combine_stats
+from ._silent import warn_if_silent
 from ._task import check_held_out_copies
 
 __all__ = ["FitTarget", "run_fit", "progress_bar", "diverged"]
@@ -167,11 +168,12 @@ def run_fit(target, train, held_sets: dict, *, epochs: int, callbacks: Sequence[
             view.history.stop_reason = ""
             for cb in cbs:
                 cb.on_fit_start(view)
+        silent = np.zeros(len(views), bool)  # warned already in this fit
         with progress_bar(target.progress, epochs, desc) as bar:
             for _ in range(epochs):
                 if not active.any():
                     break
-                _one_epoch(target, views, data, held, active, callbacks, bar)
+                _one_epoch(target, views, data, held, active, callbacks, bar, silent)
                 if checkpoint is not None:
                     target.save(checkpoint)
                 active &= np.array([not v.stop_training for v in views])
@@ -183,8 +185,9 @@ def run_fit(target, train, held_sets: dict, *, epochs: int, callbacks: Sequence[
         data.close()
 
 
-def _one_epoch(target, views, data: _EpochData, held, active, callbacks, bar) -> None:
-    """Train the active copies one epoch; record it and run their callbacks."""
+def _one_epoch(target, views, data: _EpochData, held, active, callbacks, bar, silent) -> None:
+    """Train the active copies one epoch; record it and run their callbacks (and warn,
+    once per fit and copy, when every gradient was zero: ``silent`` marks those warned)."""
     spec, ks = target.engine.spec, np.flatnonzero(active)
     t0 = time.perf_counter()
     epoch = views[ks[0]].epoch
@@ -199,6 +202,9 @@ def _one_epoch(target, views, data: _EpochData, held, active, callbacks, bar) ->
             raise diverged(finite, views[k].epoch + 1, views[k].history, n_steps, who)
     for k, (stats, _, held_stats, n_steps) in zip(ks, results):
         view = views[k]
+        who = "" if len(views) == 1 else f"copy {target.copies[k]}: "
+        silent[k] = warn_if_silent(stats, target.engine.grad_names, view.epoch + 1, who,
+                                   warned=silent[k])
         records = view.history.records
         updates = (records[-1].get("updates", 0) if records else 0) + n_steps
         record = {"epoch": view.epoch + 1, **spec.record(stats, held_stats, combine_stats),
