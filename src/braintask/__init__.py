@@ -23,13 +23,16 @@ The whole public API:
   (:class:`PCAProjection`), :func:`decode_over_time` (:class:`Decoding`),
   :func:`cross_temporal_decoding`, :func:`find_fixed_points` (:class:`FixedPoints`),
   :func:`step_function` (:class:`OneStep`), :func:`psychometric` (:class:`Psychometric`),
-  :func:`decision_times`
+  :func:`decision_times`, :func:`ablate_units` (:class:`Ablation`)
+- recorded studies: :class:`Study` (resumable, re-checkable), :func:`provenance`,
+  :func:`hardware`
 """
 
 from ._callbacks import (BraintoolsLogger, Callback, Checkpoint, Criterion, CSVLogger,
                          EarlyStopping, JSONLinesLogger, LearningRateScheduler, StopAt)
 from ._checks import default_mode
 from ._cogtask import from_cogtask
+from ._ablation import Ablation, ablate_units
 from ._asdataset import as_dataset
 from ._dataset import TaskDataset
 from ._decoding import Decoding, cross_temporal_decoding, decode_over_time
@@ -46,6 +49,8 @@ from ._psychometric import Psychometric, decision_times, psychometric
 from ._sources import TrialSource, cogtask_source, delayed_match_source
 from ._states import batch_hidden_states
 from ._stats import interval_table, mean_interval
+from ._provenance import hardware, provenance
+from ._study import Study
 from ._trainer import Trainer
 from ._trajectories import PCAProjection, Trajectories, pca_projection, trajectories
 from ._weights import load_weights, save_weights
@@ -102,4 +107,9 @@ __all__ = [
     "psychometric",
     "Psychometric",
     "decision_times",
+    "ablate_units",
+    "Ablation",
+    "Study",
+    "provenance",
+    "hardware",
 ]

@@ -121,11 +121,11 @@ def step_function(model) -> OneStep:
     --------
     >>> import brainstate, braintask, numpy as np
     >>> brainstate.random.seed(0)
-    >>> net = braintask.RecurrentClassifier(brainstate.nn.GRUCell(2, 3), n_output=2)
+    >>> net = braintask.RecurrentClassifier(brainstate.nn.GRUCell(3, 8), n_output=2)
     >>> step = braintask.step_function(net)
-    >>> step.names, step.n_state, step(np.zeros(3)).shape
-    (('h',), 3, (3,))
-    >>> found = braintask.find_fixed_points(step, np.zeros((2, 3)))
+    >>> step.names, step.n_state, step(np.zeros(8)).shape
+    (('h',), 8, (8,))
+    >>> found = braintask.find_fixed_points(step, np.zeros((2, 8)))
     >>> float(found.speeds.max()) < 1e-10
     True
     """

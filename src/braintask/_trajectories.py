@@ -106,13 +106,13 @@ def trajectories(trainer, data, *, paths=None) -> Trajectories:
     Examples
     --------
     >>> import brainstate, braintools, braintask
-    >>> data = braintask.delayed_match_task(16, seq_len=5, n_symbols=2)
+    >>> data = braintask.delayed_match_task(16, seq_len=5, n_symbols=3)
     >>> brainstate.random.seed(0)
-    >>> net = braintask.RecurrentClassifier(brainstate.nn.GRUCell(2, 6), n_output=2)
+    >>> net = braintask.RecurrentClassifier(brainstate.nn.GRUCell(3, 8), n_output=2)
     >>> trainer = braintask.Trainer(net, braintools.optim.Adam(lr=1e-2), batch_size=8)
     >>> traj = braintask.trajectories(trainer, data)
     >>> traj.states.shape, traj.paths, traj.phases["delay"]
-    ((16, 5, 6), ('cell/h',), (1, 4))
+    ((16, 5, 8), ('cell/h',), (1, 4))
     """
     inputs = getattr(data, "inputs", None)
     if inputs is None:
