@@ -110,6 +110,19 @@ def site(session):
     session.run("python", "docs/site_check.py", "docs/_build/html", "--chromium", str(chromium))
 
 
+@nox.session(python=PYTHON, default=False)
+def study(session):
+    """Run a recorded study, studies/<name>.py: `nox -s study -- memory` (resumes where
+    a killed run stopped; `--jobs 2` for two worker processes; `--quick --record PATH`
+    for a small run of the whole path, written to PATH). Not a default session."""
+    if not session.posargs:
+        session.error("name the study: `nox -s study -- memory`; the studies are "
+                      + ", ".join(p.stem for p in sorted((ROOT / "studies").glob("[a-z]*.py"))))
+    name, *args = session.posargs
+    install(session, "test")
+    session.run("python", f"studies/{name}.py", *args, env={"MPLBACKEND": "Agg", **JAX_CACHE})
+
+
 @nox.session(python=PYTHON)
 def package(session):
     """Build the sdist and the wheel, check their metadata (`twine check --strict`) and

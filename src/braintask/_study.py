@@ -1,0 +1,275 @@
+"""Studies: units of work run once each, recorded with their provenance, resumable after a
+kill, and re-checked against the code that made them."""
+
+from __future__ import annotations
+
+import datetime
+import inspect
+import json
+import math
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Callable, Iterable
+
+from ._checks import check_int
+from ._provenance import provenance
+
+__all__ = ["Study"]
+
+
+def unit_key(unit: dict) -> str:
+    """The key a unit is recorded under: its JSON with sorted keys."""
+    try:
+        return json.dumps(unit, sort_keys=True)
+    except TypeError as err:
+        raise TypeError(f"a unit must be a dict of JSON values (str, int, float, bool, None, "
+                        f"lists, dicts), got {unit!r}: {err}") from None
+
+
+def _read_lines(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    entries, lines = [], path.read_text(encoding="utf8").splitlines()
+    for number, line in enumerate(lines, 1):
+        try:
+            entries.append(json.loads(line))
+        except json.JSONDecodeError:
+            if number == len(lines):  # a run killed while writing its last line
+                break
+            raise ValueError(f"{path}:{number} is not a JSON line; the record is damaged. "
+                             f"Delete the line (and its unit re-runs) or the file.") from None
+    return entries
+
+
+def _differences(recorded, fresh, where=""):
+    """(path, recorded, fresh) for every number in ``fresh``; lists compare as prefixes."""
+    if isinstance(fresh, dict):
+        if not isinstance(recorded, dict):
+            yield where, recorded, fresh
+            return
+        for k, v in fresh.items():
+            yield from _differences(recorded.get(k), v, f"{where}/{k}")
+    elif isinstance(fresh, (list, tuple)):
+        if not isinstance(recorded, (list, tuple)) or len(recorded) < len(fresh):
+            yield where, recorded, fresh
+            return
+        for i, v in enumerate(fresh):
+            yield from _differences(recorded[i], v, f"{where}[{i}]")
+    else:
+        yield where, recorded, fresh
+
+
+def _gap(recorded, fresh) -> float:
+    if recorded is None or fresh is None or isinstance(recorded, str) or isinstance(fresh, str):
+        return 0.0 if recorded == fresh else math.inf
+    if isinstance(recorded, (list, dict)) or isinstance(fresh, (list, dict)):
+        return math.inf
+    r, f = float(recorded), float(fresh)
+    if math.isnan(r) and math.isnan(f):
+        return 0.0
+    return abs(r - f) if not (math.isnan(r) or math.isnan(f)) else math.inf
+
+
+def _run_one(run_unit, unit):  # in a worker process, or here
+    start = time.perf_counter()
+    result = run_unit(unit)
+    return unit, result, time.perf_counter() - start
+
+
+class Study:
+    """Units of work (one model on one task at one learning rate, say), each run once and
+    recorded with its provenance in a JSON-lines file; resumable, and re-checkable.
+
+    Each finished unit is appended to ``record`` as one line: the unit, its result,
+    its wall time and :func:`braintask.provenance` (commit, versions, hardware,
+    date). :meth:`run` skips the units already there, so a killed study resumes
+    where it stopped. :meth:`recheck` re-runs part of one recorded unit with the
+    current code and compares: a record the code can no longer produce is caught.
+
+    Parameters
+    ----------
+    run_unit : callable
+        ``run_unit(unit, **options) -> dict``: runs one unit (a dict of JSON
+        values) and returns its result (JSON values: numbers, strings, lists,
+        dicts). Must be deterministic given the unit. With ``recheck=True`` among
+        ``options`` it may return a shorter result (e.g. the first epochs of each
+        history), compared with the recorded one number by number, lists as prefixes.
+    units : list of dict, or callable
+        The units; or ``units(results) -> list of dict``, called with
+        ``{key: result}`` of the units done so far, for studies whose units
+        depend on earlier results (a learning-rate grid extended at its edge).
+        :meth:`run` calls it until every unit it returns is done.
+    record : str or Path
+        The JSON-lines file.
+    regenerate : str
+        The command that re-makes the record, quoted in every mismatch message.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, braintask
+    >>> square = lambda unit, **options: {"square": unit["x"] ** 2}
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "squares.jsonl"
+    >>> study = braintask.Study(square, [{"x": 1}, {"x": 2}], path, regenerate="make squares")
+    >>> study.run(log=None).result.tolist()
+    [{'square': 1}, {'square': 4}]
+    >>> study.recheck({"x": 2})["matches"]
+    True
+    """
+
+    def __init__(self, run_unit: Callable[..., dict], units, record, *, regenerate: str):
+        if not callable(run_unit):
+            raise TypeError(f"run_unit must be callable, got {type(run_unit).__name__}.")
+        if not callable(units):
+            fixed = [dict(u) for u in units]
+            for u in fixed:
+                unit_key(u)
+            units = lambda results, fixed=fixed: fixed  # noqa: E731
+        self.run_unit, self._units, self.record = run_unit, units, Path(record)
+        self.regenerate = regenerate
+        try:  # the commit recorded is that of the code that runs the units
+            self._code_dir = Path(inspect.getsourcefile(run_unit)).parent
+        except (TypeError, OSError):
+            self._code_dir = self.record.parent
+
+    @staticmethod
+    def from_script(path, name: str = "study") -> "Study":
+        """The Study that the script at ``path`` defines as ``name``; the script
+        itself (its rules, its constants) is the study's ``script`` attribute."""
+        import importlib.util
+        import sys
+
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no study script at {path.resolve()}")
+        spec = importlib.util.spec_from_file_location(f"study_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+        study = getattr(module, name, None)
+        if not isinstance(study, Study):
+            raise TypeError(f"{path} defines no Study named {name!r}.")
+        study.script = module
+        return study
+
+    def entries(self) -> dict:
+        """``{key: entry}`` of the recorded units (``entry``: unit, result, seconds,
+        provenance), in the order they finished."""
+        return {e["key"]: e for e in _read_lines(self.record) if "key" in e}
+
+    def results(self) -> dict:
+        """``{key: result}`` of the recorded units."""
+        return {k: e["result"] for k, e in self.entries().items()}
+
+    def pending(self) -> list[dict]:
+        """The units still to run, given what the record holds."""
+        done = self.results()
+        return [u for u in self._units(done) if unit_key(u) not in done]
+
+    def _append(self, unit, result, seconds):
+        entry = {"key": unit_key(unit), "unit": unit, "result": result,
+                 "seconds": round(seconds, 3), "provenance": provenance(self._code_dir)}
+        line = json.dumps(entry, sort_keys=True, allow_nan=True)
+        self.record.parent.mkdir(parents=True, exist_ok=True)
+        text = self.record.read_text(encoding="utf8") if self.record.exists() else ""
+        with open(self.record, "a", encoding="utf8") as f:
+            if text and not text.endswith("\n"):  # drop a line cut short by a kill
+                f.truncate(len(text.encode("utf8")) - len(text.rsplit("\n", 1)[-1].encode("utf8")))
+            f.write(line + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def run(self, *, jobs: int = 1, log: Callable | None = print):
+        """Run every pending unit, appending each to the record as it finishes.
+
+        Parameters
+        ----------
+        jobs : int
+            Worker processes (spawned; ``run_unit`` must be importable, i.e.
+            defined at the top level of a module). 1 runs here.
+        log : callable or None
+            Called with one line per finished unit.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per recorded unit: its fields, ``result`` and ``seconds``.
+        """
+        jobs = check_int("jobs", jobs, 1)
+        while todo := self.pending():
+            if jobs == 1:
+                finished = (_run_one(self.run_unit, u) for u in todo)
+                self._collect(finished, len(todo), log)
+            else:
+                with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
+                    futures = [pool.submit(_run_one, self.run_unit, u) for u in todo]
+                    self._collect((f.result() for f in futures), len(todo), log)
+        return self.table()
+
+    def _collect(self, finished: Iterable, n: int, log):
+        for i, (unit, result, seconds) in enumerate(finished, 1):
+            self._append(unit, result, seconds)
+            if log is not None:
+                log(f"[{i}/{n}] {unit_key(unit)}: {seconds:.1f} s")
+
+    def table(self):
+        """The record as a pandas DataFrame: one row per unit, its fields as columns,
+        then ``result``, ``seconds`` and ``date``."""
+        import pandas as pd
+
+        rows = [{**e["unit"], "result": e["result"], "seconds": e["seconds"],
+                 "date": e["provenance"]["date"]} for e in self.entries().values()]
+        return pd.DataFrame(rows)
+
+    def unit_for_today(self, *, max_seconds: float | None = None, day=None) -> dict:
+        """The unit a build re-checks: the recorded units (those that took at most
+        ``max_seconds``, if given) sorted by key, and the one at index
+        ``day.toordinal() % count``, ``day`` being today's UTC date: a different
+        unit every day, the same one all day."""
+        entries = sorted(self.entries().values(), key=lambda e: e["key"])
+        if max_seconds is not None:
+            entries = [e for e in entries if e["seconds"] <= max_seconds]
+        if not entries:
+            raise ValueError(f"{self.record} records no unit to re-check"
+                             + (f" that took at most {max_seconds} s" if max_seconds else "")
+                             + f"; make the record first: {self.regenerate}")
+        day = day or datetime.datetime.now(datetime.timezone.utc).date()
+        return entries[day.toordinal() % len(entries)]["unit"]
+
+    def recheck(self, unit: dict, *, tolerance: float = 0.0, **options) -> dict:
+        """Re-run ``unit`` with ``run_unit(unit, recheck=True, **options)`` and compare
+        with its record.
+
+        Bit for bit (difference 0) where the record was made on the same hardware
+        with the same library versions; elsewhere within ``tolerance`` (absolute,
+        on every number), since another CPU rounds differently.
+
+        Returns
+        -------
+        dict
+            ``unit``, ``same_machine``, ``compared`` (numbers compared),
+            ``max_difference``, ``allowed``, ``matches`` and ``message``.
+        """
+        key = unit_key(unit)
+        entry = self.entries().get(key)
+        if entry is None:
+            raise KeyError(f"{self.record} has no unit {key}; make the record first: "
+                           f"{self.regenerate}")
+        fresh = self.run_unit(unit, recheck=True, **options)
+        now = provenance(self._code_dir)
+        same = (now["hardware"] == entry["provenance"]["hardware"]
+                and now["versions"] == entry["provenance"]["versions"])
+        allowed = 0.0 if same else float(tolerance)
+        gaps = [(where, _gap(r, f)) for where, r, f in _differences(entry["result"], fresh)]
+        worst = max(gaps, key=lambda g: g[1], default=("", 0.0))
+        matches = bool(gaps) and worst[1] <= allowed
+        message = (f"the re-run of {key} matches its record ({len(gaps)} numbers, largest "
+                   f"difference {worst[1]:.3g}, allowed {allowed:g})." if matches else
+                   f"{self.record} no longer matches the code: the re-run of {key} differs "
+                   f"from its record by {worst[1]:.3g} at {worst[0] or 'the result'} (allowed "
+                   f"{allowed:g}). Regenerate the record: {self.regenerate}")
+        return {"unit": unit, "same_machine": same, "compared": len(gaps),
+                "max_difference": worst[1], "allowed": allowed, "matches": matches,
+                "message": message}

@@ -1,0 +1,138 @@
+"""braintask.Study: resumable records with provenance, grown units, re-checks."""
+
+import datetime
+import json
+
+import pytest
+
+import braintask
+
+
+def poly(unit, recheck=False):
+    """A deterministic unit: a 'history' of 6 numbers (3 when re-checking)."""
+    values = [unit["a"] * t + unit.get("b", 0) for t in range(6)]
+    return {"history": values[:3] if recheck else values, "final": values[-1]}
+
+
+def units(n=3):
+    return [{"a": a} for a in range(n)]
+
+
+def test_run_records_every_unit_with_its_provenance(tmp_path):
+    study = braintask.Study(poly, units(), tmp_path / "r.jsonl", regenerate="redo")
+    table = study.run(log=None)
+    assert list(table["a"]) == [0, 1, 2]
+    assert [r["final"] for r in table["result"]] == [0, 5, 10]
+    entry = next(iter(study.entries().values()))
+    assert {"commit", "versions", "hardware", "date", "command"} <= set(entry["provenance"])
+    assert entry["provenance"]["versions"]["braintask"] == braintask.__version__
+    assert study.pending() == []
+
+
+def test_a_killed_study_resumes_and_ends_with_the_straight_record(tmp_path):
+    straight = braintask.Study(poly, units(4), tmp_path / "straight.jsonl", regenerate="redo")
+    straight.run(log=None)
+
+    calls = []
+
+    def dies_on_third(unit, **options):
+        calls.append(unit["a"])
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # the kill
+        return poly(unit, **options)
+
+    path = tmp_path / "killed.jsonl"
+    with pytest.raises(KeyboardInterrupt):
+        braintask.Study(dies_on_third, units(4), path, regenerate="redo").run(log=None)
+    # a kill while writing leaves half a line: it is dropped, not read
+    with open(path, "a") as f:
+        f.write('{"key": "{\\"a\\": 2}", "res')
+    resumed = braintask.Study(poly, units(4), path, regenerate="redo")
+    assert [u["a"] for u in resumed.pending()] == [2, 3]
+    resumed.run(log=None)
+    assert resumed.results() == straight.results()
+    assert all(json.loads(line) for line in path.read_text().splitlines())
+
+
+def test_units_that_depend_on_results_grow_until_none_is_missing(tmp_path):
+    def grid(results):  # extend while the largest 'final' is at the edge
+        a = [json.loads(k)["a"] for k in results] or [0, 1]
+        top = max(a)
+        return [{"a": x} for x in sorted(set(a) | {0, 1})] + ([{"a": top + 1}] if top < 4 else [])
+
+    study = braintask.Study(poly, grid, tmp_path / "g.jsonl", regenerate="redo")
+    assert sorted(study.run(log=None)["a"]) == [0, 1, 2, 3, 4]
+
+
+def test_recheck_matches_and_an_altered_record_fails_with_the_regenerate_command(tmp_path):
+    path = tmp_path / "r.jsonl"
+    study = braintask.Study(poly, units(), path, regenerate="nox -s study -- poly")
+    study.run(log=None)
+    check = study.recheck({"a": 2})
+    assert check["matches"] and check["same_machine"] and check["compared"] == 4  # 3 of 6 history values, and final
+    assert check["max_difference"] == 0.0
+
+    lines = path.read_text().splitlines()
+    entry = json.loads(lines[2])
+    entry["result"]["history"][1] += 1e-6  # a record the code no longer makes
+    lines[2] = json.dumps(entry)
+    path.write_text("\n".join(lines) + "\n")
+    check = study.recheck({"a": 2})
+    assert not check["matches"]
+    assert "nox -s study -- poly" in check["message"] and "history[1]" in check["message"]
+    # another machine: within the stated tolerance
+    entry["provenance"]["hardware"]["cpu"] = "another CPU"
+    lines[2] = json.dumps(entry)
+    path.write_text("\n".join(lines) + "\n")
+    assert study.recheck({"a": 2}, tolerance=1e-3)["matches"]
+    assert not study.recheck({"a": 2}, tolerance=1e-9)["matches"]
+
+
+def test_the_rechecked_unit_changes_by_day_and_respects_a_time_bound(tmp_path):
+    study = braintask.Study(poly, units(3), tmp_path / "r.jsonl", regenerate="redo")
+    study.run(log=None)
+    day = datetime.date(2026, 12, 3)
+    picks = {study.unit_for_today(day=day + datetime.timedelta(d))["a"] for d in range(3)}
+    assert picks == {0, 1, 2}
+    assert study.unit_for_today(day=day) == study.unit_for_today(day=day)
+    with pytest.raises(ValueError, match="redo"):
+        study.unit_for_today(max_seconds=-1)
+
+
+def test_bad_study_input_is_named(tmp_path):
+    with pytest.raises(TypeError, match="JSON values"):
+        braintask.Study(poly, [{"a": object()}], tmp_path / "r.jsonl", regenerate="x")
+    with pytest.raises(TypeError, match="callable"):
+        braintask.Study("poly", units(), tmp_path / "r.jsonl", regenerate="x")
+    study = braintask.Study(poly, units(), tmp_path / "r.jsonl", regenerate="make it")
+    with pytest.raises(KeyError, match="make it"):
+        study.recheck({"a": 0})
+    path = tmp_path / "bad.jsonl"
+    path.write_text("not json\n{}\n")
+    with pytest.raises(ValueError, match="bad.jsonl:1"):
+        braintask.Study(poly, units(), path, regenerate="x").entries()
+
+
+def test_units_run_in_worker_processes_as_here(tmp_path):
+    here = braintask.Study(poly, units(3), tmp_path / "here.jsonl", regenerate="x")
+    here.run(log=None)
+    pool = braintask.Study(poly, units(3), tmp_path / "pool.jsonl", regenerate="x")
+    pool.run(jobs=2, log=None)
+    assert pool.results() == here.results()
+
+
+def test_a_study_script_is_loaded_with_its_rules(tmp_path):
+    script = tmp_path / "squares.py"
+    script.write_text(
+        "import braintask\n"
+        "def run(unit, recheck=False):\n    return {'square': unit['x'] ** 2}\n"
+        "RULE = 'squares'\n"
+        f"study = braintask.Study(run, [{{'x': 3}}], {str(tmp_path / 'sq.jsonl')!r}, "
+        "regenerate='python squares.py')\n")
+    study = braintask.Study.from_script(script)
+    assert study.script.RULE == "squares"
+    assert study.run(log=None)["result"][0] == {"square": 9}
+    with pytest.raises(TypeError, match="no Study named 'other'"):
+        braintask.Study.from_script(script, name="other")
+    with pytest.raises(FileNotFoundError):
+        braintask.Study.from_script(tmp_path / "missing.py")
