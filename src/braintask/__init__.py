@@ -24,6 +24,8 @@ The whole public API:
   :func:`cross_temporal_decoding`, :func:`find_fixed_points` (:class:`FixedPoints`),
   :func:`step_function` (:class:`OneStep`), :func:`psychometric` (:class:`Psychometric`),
   :func:`decision_times`, :func:`ablate_units` (:class:`Ablation`)
+- recorded studies: :class:`Study` (resumable, re-checkable), :func:`provenance`,
+  :func:`hardware`
 """
 
 from ._callbacks import (BraintoolsLogger, Callback, Checkpoint, Criterion, CSVLogger,
@@ -47,6 +49,8 @@ from ._psychometric import Psychometric, decision_times, psychometric
 from ._sources import TrialSource, cogtask_source, delayed_match_source
 from ._states import batch_hidden_states
 from ._stats import interval_table, mean_interval
+from ._provenance import hardware, provenance
+from ._study import Study
 from ._trainer import Trainer
 from ._trajectories import PCAProjection, Trajectories, pca_projection, trajectories
 from ._weights import load_weights, save_weights
@@ -105,4 +109,7 @@ __all__ = [
     "decision_times",
     "ablate_units",
     "Ablation",
+    "Study",
+    "provenance",
+    "hardware",
 ]
