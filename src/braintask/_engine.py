@@ -33,7 +33,7 @@ from ._feed import Feeder, means, nonzero, psum_flat, weighted
 from ._losses import accuracy, angular_error
 from ._schedule import Schedule, scheduler_states, strict
 from ._silent import ZERO_GRADIENTS, zero_gradient_flags
-from ._states import HiddenBatcher
+from ._states import HiddenBatcher, warn_shared_random
 from ._task import TaskSpec, describe_task
 
 __all__ = ["Engine"]
@@ -61,10 +61,13 @@ class Engine:
         Data parallelism: minibatches split over the mesh's ``"batch"`` axis.
     hidden : HiddenBatcher, optional
         The hidden states of another engine on the same model, to share.
+    init_states : {None, "shared", "per_trial"}
+        How forward passes start (see :class:`HiddenBatcher`); None is
+        ``"shared"`` with a warning when the model's initial states are random.
     """
 
     def __init__(self, model, optimizer, *, loss, metrics, train_batch: int, mesh=None,
-                 hidden: HiddenBatcher | None = None):
+                 hidden: HiddenBatcher | None = None, init_states: str | None = None):
         self.model, self.optimizer = model, optimizer
         self.user_loss, self.user_metrics = loss, dict(metrics)
         self.spec: TaskSpec | None = None  # fixed by the first dataset seen
@@ -73,7 +76,11 @@ class Engine:
         self.copies: int | None = None  # the leading copy axis, when vmapped
         # Initialising states again would give the model new hidden-state objects:
         # a second engine on the same model shares the first one's.
-        self.hidden = HiddenBatcher(model) if hidden is None else hidden
+        if hidden is None:
+            hidden = HiddenBatcher(model, per_trial=init_states == "per_trial")
+            if init_states is None and hidden.random:
+                warn_shared_random(hidden, stacklevel=4)
+        self.hidden = hidden
         if len(optimizer.param_states) == 0:
             params = model.states(brainstate.ParamState)
             if not params:
@@ -135,7 +142,7 @@ class Engine:
 
     def forward(self, x):
         """Inside a program: fresh hidden states at ``x``'s batch, then the model."""
-        self.hidden.reset(x.shape[1])
+        self.hidden.start(x.shape[1])
         return self.model(x)
 
     # ------------------------------------------------------------------ programs
@@ -250,7 +257,7 @@ class Engine:
         """The full forward pass, and the same inputs fed one step at a time with
         the hidden states carried over, recording them after every step."""
         logits = self.forward(x)
-        self.hidden.reset(x.shape[1])
+        self.hidden.again()  # the same initial states (the same draws, per trial)
 
         def step(xt):
             return self.model(xt[None]), [s.value for s in self.hidden.states]

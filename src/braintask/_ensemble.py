@@ -12,21 +12,20 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._callbacks import as_callbacks
-from ._checkpoint import named_params
 from ._checks import check_progress
 from ._copies import CopyView, check_copies_agree, epoch_plans, check_lrs, check_same_structure, check_seeds
 from ._distributed import spans_processes, to_host
 from ._engine import Engine
+from ._ensemble_state import EnsembleState
 from ._fitloop import run_fit
 from ._history import History
-from ._persist import copy_snapshot, load_copies, save_copies
 from ._setup import check_metrics, checked_eval_data, make_mesh
 from ._trainer import Trainer
 
 __all__ = ["MultiSeedTrainer"]
 
 
-class MultiSeedTrainer:
+class MultiSeedTrainer(EnsembleState):
     """Train one copy of a model per seed (and per learning rate) in one compiled program.
 
     For every copy, ``build_model()`` and ``build_optimizer()`` (called as
@@ -56,8 +55,11 @@ class MultiSeedTrainer:
         Seeds, distinct, >= 0.
     lrs : list of float, optional
         Learning rates: one copy per ``(lr, seed)`` pair, in that order.
-    batch_size, loss, metrics, drop_last
-        As for :class:`Trainer`.
+    batch_size, loss, metrics, drop_last, init_states
+        As for :class:`Trainer`. With ``init_states="per_trial"`` the copies draw
+        their initial states from brainstate's one random key (not one per copy):
+        reproducible, but unlike its weights a copy's draws are not those of its
+        single :class:`Trainer` run.
     progress : bool or None
         tqdm bar over epochs; None shows it on a terminal and in notebooks.
     devices : str or list of jax.Device, optional
@@ -93,7 +95,8 @@ class MultiSeedTrainer:
     def __init__(self, build_model: Callable[[], brainstate.nn.Module], build_optimizer: Callable,
                  *, seeds: Sequence[int], lrs: Sequence[float] | None = None, batch_size: int,
                  loss: Callable | None = None, metrics: Mapping[str, Callable] | None = None,
-                 drop_last: bool = True, progress: bool | None = None, devices=None):
+                 drop_last: bool = True, progress: bool | None = None, devices=None,
+                 init_states: str | None = None):
         if not callable(build_model) or not callable(build_optimizer):
             raise TypeError(
                 "build_model and build_optimizer must be callables that return a new model and "
@@ -111,7 +114,7 @@ class MultiSeedTrainer:
                 raise ValueError("build_model must return a new model on every call.")
             self.trainers.append(Trainer(model, optimizer, batch_size=batch_size, seed=c["seed"],
                                          loss=loss, metrics=metrics, drop_last=drop_last,
-                                         progress=False))
+                                         progress=False, init_states=init_states))
         first = self.trainers[0]
         self.batch_size, self.drop_last = first.batch_size, first.drop_last
         check_same_structure(self.copies, self.trainers)
@@ -269,32 +272,3 @@ class MultiSeedTrainer:
     def predict(self, inputs, *, states: bool = False) -> list:
         """:meth:`Trainer.predict` of every copy, in the order of :attr:`copies`."""
         return [t.predict(inputs, states=states) for t in self.trainers]
-
-    # ------------------------------------------------------------------ checkpoints
-    def _snapshots(self) -> list[dict]:
-        """One snapshot per copy; while fit runs, sliced out of the stacked states
-        (read to the host once)."""
-        if not self._stacked:
-            return [copy_snapshot(t, lr=c["lr"]) for c, t in zip(self.copies, self.trainers)]
-        names = named_params(self.trainers[0].model)
-        params = to_host({name: s.value for name, s in names.items()})
-        opt = to_host([s.value for s in self.engine.opt_states])
-        take = lambda v, k: jax.tree.map(lambda a: a[k], v)
-        return [copy_snapshot(t, params=take(params, k), opt=take(opt, k), lr=c["lr"])
-                for k, (c, t) in enumerate(zip(self.copies, self.trainers))]
-
-    def save(self, path) -> str:
-        """Save every copy (weights, optimizer and schedule states, epoch, History),
-        which copies have stopped, and the RNG key, in one file, atomically."""
-        stopped = [v.stop_training for v in self._current] if self._stacked else self.stopped
-        return save_copies(path, self._snapshots(), extra={"stopped": stopped, "epoch": self.epoch})
-
-    def load(self, path) -> "MultiSeedTrainer":
-        """Restore a checkpoint written by :meth:`save` (or ``fit(checkpoint=...)``);
-        the next :meth:`fit` continues exactly. Everything is checked first: on a
-        :class:`CheckpointError` nothing changes."""
-        extra = load_copies(path, self.trainers, [c["lr"] for c in self.copies])
-        self.stopped = [bool(s) for s in extra.get("stopped", self.stopped)]
-        self.epoch = int(extra.get("epoch", 0))
-        self._resumed = True
-        return self

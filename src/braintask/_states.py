@@ -2,38 +2,129 @@
 
 from __future__ import annotations
 
+import warnings
+
 import brainstate
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["HiddenBatcher", "batch_hidden_states", "recorded"]
+__all__ = ["HiddenBatcher", "INIT_STATES", "batch_hidden_states", "random_hidden_states",
+           "recorded", "warn_shared_random"]
 
 
 def _is_hidden(path, state) -> bool:
     return isinstance(state, brainstate.ShortTermState)
 
 
+#: What ``init_states=`` accepts.
+INIT_STATES = ("shared", "per_trial")
+
+
+def _hidden_values(model) -> list:
+    return [np.asarray(v) for s in model.states(_is_hidden).values()
+            for v in jax.tree.leaves(s.value)]
+
+
+def random_hidden_states(model) -> bool:
+    """Whether ``model.init_state`` draws its hidden states at random: two
+    initialisations under two different keys differ. brainstate's random key is
+    put back as it was (the caller's next initialisation draws as before)."""
+    key = brainstate.random.DEFAULT.value
+    try:
+        draws = []
+        for sub in jax.random.split(key):
+            brainstate.random.DEFAULT.value = sub
+            brainstate.nn.init_all_states(model)
+            draws.append(_hidden_values(model))
+    finally:
+        brainstate.random.DEFAULT.value = key
+    return any(a.shape != b.shape or not np.array_equal(a, b) for a, b in zip(*draws))
+
+
+def _put_back(model, path: tuple, state) -> None:
+    """Put the state object ``state`` back at ``path`` in the model."""
+    parent = model
+    for p in path[:-1]:
+        parent = parent[p] if isinstance(parent, (list, tuple, dict)) else getattr(parent, p)
+    if isinstance(parent, (list, dict)):
+        parent[path[-1]] = state
+    else:
+        setattr(parent, path[-1], state)
+
+
 class HiddenBatcher:
-    """Puts a model's hidden states at a batch shape ``(B, ...)`` from their initial values.
+    """Puts a model's hidden states at a batch shape ``(B, ...)``.
 
     The model's states are initialised once without a batch size (HORN allocates
-    them unbatched whatever it is told); each :meth:`reset` broadcasts those
-    initial values to ``(batch_size,) + shape``. Resetting before every forward
-    pass also means no state leaks from one minibatch into the next.
+    them unbatched whatever it is told). With ``per_trial=False`` each
+    :meth:`start` broadcasts those initial values to ``(batch_size,) + shape``:
+    every trial starts from the same state. With ``per_trial=True`` each
+    :meth:`start` calls the model's ``init_state(batch_size)`` again, so a
+    random initialisation draws new values for every trial, from brainstate's
+    random key (inside a compiled program the key is one of its states, so the
+    draws follow the seed, the epoch and the minibatch); the model keeps its
+    state objects. Starting before every forward pass also means no state leaks
+    from one minibatch into the next.
     """
 
-    def __init__(self, model: brainstate.nn.Module):
+    def __init__(self, model: brainstate.nn.Module, per_trial: bool = False):
+        self.model, self.per_trial = model, per_trial
+        #: Whether the model's ``init_state`` draws at random (see :func:`random_hidden_states`).
+        self.random = random_hidden_states(model)
         brainstate.nn.init_all_states(model)
         found = model.states(_is_hidden)
         #: Each state's path in the model, e.g. ``"layers/0/h2h/model/x"``.
         self.names = ["/".join(str(p) for p in path) for path in found.keys()]
+        self.paths = list(found.keys())
         self.states = list(found.values())
         self.initial = [jax.tree.map(jnp.asarray, s.value) for s in self.states]
+        self.last: list | None = None
 
     def reset(self, batch_size: int) -> None:
+        """The initial values, broadcast to the batch (no draw)."""
         for state, init in zip(self.states, self.initial):
             state.value = jax.tree.map(lambda v: jnp.broadcast_to(v, (batch_size,) + v.shape), init)
+
+    def start(self, batch_size: int) -> None:
+        """The states a forward pass starts from: drawn per trial, or :meth:`reset`."""
+        if not self.per_trial:
+            self.reset(batch_size)
+        else:
+            for state, value in zip(self.states, self._draw(batch_size)):
+                state.value = value
+        self.last = [s.value for s in self.states]
+
+    def again(self) -> None:
+        """The values of the last :meth:`start` once more (a second pass over the same trials)."""
+        for state, value in zip(self.states, self.last):
+            state.value = value
+
+    def _draw(self, batch_size: int) -> list:
+        before = dict(self.model.states())
+        brainstate.nn.init_all_states(self.model, batch_size=batch_size)
+        after = dict(self.model.states())
+        for path, old in before.items():
+            if after.get(path, old) is not old:
+                _put_back(self.model, path, old)
+
+        def batched(new, init):  # a model that ignores batch_size: one draw, broadcast
+            return new if np.ndim(new) == np.ndim(init) + 1 else \
+                jnp.broadcast_to(new, (batch_size,) + np.shape(init))
+
+        return [jax.tree.map(batched, after[p].value, init)
+                for p, init in zip(self.paths, self.initial)]
+
+
+def warn_shared_random(hidden: HiddenBatcher, stacklevel: int = 3) -> None:
+    """Warn that a random initialisation was drawn once and is shared by every trial."""
+    warnings.warn(
+        f"the model's initial hidden states are random (init_state gives other values under "
+        f"another random key: {', '.join(hidden.names)}), but by default one draw, made when "
+        f"the trainer was built, is copied to every trial of every minibatch. Pass "
+        f"init_states='per_trial' to draw new initial states for every trial of every "
+        f"minibatch (reproducible from the trainer's seed), or init_states='shared' to keep "
+        f"one draw for all trials and silence this warning.", UserWarning, stacklevel=stacklevel)
 
 
 def batch_hidden_states(model: brainstate.nn.Module, batch_size: int) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Callable, Mapping
 
 import brainstate
-import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -16,14 +15,14 @@ from ._engine import Engine
 from ._fitloop import run_fit
 from ._single import SingleRun
 from ._history import History
-from ._states import recorded
-from ._persist import copy_snapshot, load_copies, save_copies
+from ._trainer_state import TrainerState
+from ._states import INIT_STATES, recorded
 from ._setup import check_metrics, check_model_and_optimizer, checked_eval_data, make_mesh
 
 __all__ = ["Trainer"]
 
 
-class Trainer:
+class Trainer(TrainerState):
     """Train a sequence model on a task dataset, one compiled loop per epoch.
 
     The model is any brainstate module that maps a time-major ``(T, B, F)``
@@ -98,6 +97,18 @@ class Trainer:
         same data, model and seed (checked: a ``ValueError`` names what
         differs); it feeds its own devices their share of every minibatch, and
         process 0 alone writes checkpoints and logs.
+    init_states : {None, "shared", "per_trial"}
+        Where every trial's hidden states start. ``"shared"``: the model's
+        ``init_state`` runs once, unbatched, when the Trainer is built, and
+        every trial of every minibatch starts from that state. ``"per_trial"``:
+        ``init_state(batch_size)`` runs again before every forward pass, so a
+        random initialisation (e.g. brainmass's ``StuartLandauStep``, whose
+        ``init_x`` is ``braintools.init.Uniform``) gives each trial its own
+        draw, new every minibatch and epoch, reproducible from ``seed`` (the
+        draws use brainstate's random key, which a checkpoint saves); each
+        ``evaluate`` or ``predict`` call draws anew. None (default): ``"shared"``,
+        with a ``UserWarning`` when the model's initial states are random (two
+        initialisations under different random keys differ).
 
     Examples
     --------
@@ -116,7 +127,8 @@ class Trainer:
     def __init__(self, model: brainstate.nn.Module, optimizer, *, batch_size: int,
                  seed: int = 0, loss: Callable | None = None,
                  metrics: Mapping[str, Callable] | None = None, mode: str = "fused",
-                 drop_last: bool = True, progress: bool | None = None, devices=None):
+                 drop_last: bool = True, progress: bool | None = None, devices=None,
+                 init_states: str | None = None):
         check_model_and_optimizer(model, optimizer, loss)
         self.batch_size = check_int("batch_size", batch_size, 1)
         self.seed = check_int("seed", seed, 0)
@@ -125,8 +137,10 @@ class Trainer:
         self.progress = check_progress(progress)
         mesh, self.devices = (None, None) if devices is None else make_mesh(
             devices, self.batch_size, "batch", "batch_size")
+        self.init_states = None if init_states is None else check_choice(
+            "init_states", init_states, INIT_STATES)
         self.engine = Engine(model, optimizer, loss=loss, metrics=check_metrics(metrics),
-                             train_batch=self.batch_size, mesh=mesh)
+                             train_batch=self.batch_size, mesh=mesh, init_states=self.init_states)
         self.epoch = 0
         self.history = History()
         #: Set by a callback to end :meth:`fit` after the current epoch.
@@ -264,37 +278,3 @@ class Trainer:
             logits = to_host(self.engine.forward_fn(x))
             return logits.swapaxes(0, 1) if logits.ndim == 3 else logits
         return recorded(*to_host(self.engine.record_fn(x)), self.engine.hidden.names)
-
-    # ------------------------------------------------------------------ used by callbacks
-    def get_weights(self) -> list:
-        """A copy of the current weights (for :meth:`set_weights`)."""
-        return [jax.tree.map(jnp.copy, s.value) for s in self.engine.param_states]
-
-    def set_weights(self, weights: list) -> None:
-        """Put back weights from :meth:`get_weights`."""
-        for s, v in zip(self.engine.param_states, weights):
-            s.value = v
-
-    def step_schedule(self, metric: float | None = None) -> None:
-        """Advance the optimizer's learning-rate schedule by one epoch."""
-        self.engine.schedule.step(metric)
-
-    # ------------------------------------------------------------------ checkpoints
-    def save(self, path) -> str:
-        """Save weights, optimizer state (schedule included), epoch, RNG key and
-        History to a msgpack file, atomically (write, then rename)."""
-        return save_copies(path, [copy_snapshot(self)])
-
-    def load(self, path) -> "Trainer":
-        """Restore a checkpoint written by :meth:`save`, to continue training.
-
-        Everything is checked before anything is assigned: on a
-        :class:`CheckpointError` (unreadable file, other format version, other
-        weight names or shapes, other seed) the trainer and model are unchanged.
-        For the weights alone (inference, any seed) see :func:`braintask.save_weights`.
-        """
-        load_copies(path, [self], [None])
-        if self.engine.mesh is not None:
-            for s in self.engine.train_states:
-                s.value = jax.device_put(s.value, self.engine.replicated)
-        return self
