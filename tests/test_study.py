@@ -136,3 +136,13 @@ def test_a_study_script_is_loaded_with_its_rules(tmp_path):
         braintask.Study.from_script(script, name="other")
     with pytest.raises(FileNotFoundError):
         braintask.Study.from_script(tmp_path / "missing.py")
+
+
+def test_provenance_table_counts_units_and_hours(tmp_path):
+    study = braintask.Study(poly, units(3), tmp_path / "r.jsonl", regenerate="x")
+    assert len(study.provenance()) == 0
+    study.run(log=None)
+    table = study.provenance()
+    assert len(table) == 1 and table["units"][0] == 3
+    assert table["hours"][0] == round(sum(e["seconds"] for e in study.entries().values()) / 3600, 2)
+    assert "cpu_cores" in table["machine"][0] and "braintask" in table["versions"][0]

@@ -223,6 +223,24 @@ class Study:
                  "date": e["provenance"]["date"]} for e in self.entries().values()]
         return pd.DataFrame(rows)
 
+    def provenance(self):
+        """Where the record was made: one row per (commit, machine, versions), with the
+        units it ran, its first and last date and its wall hours (a DataFrame)."""
+        import pandas as pd
+
+        rows = [{"commit": e["provenance"]["commit"],
+                 "machine": "; ".join(f"{k}: {v}" for k, v in e["provenance"]["hardware"].items()),
+                 "versions": ", ".join(f"{k} {v}" for k, v in e["provenance"]["versions"].items()
+                                       if v),
+                 "date": e["provenance"]["date"], "seconds": e["seconds"]}
+                for e in self.entries().values()]
+        if not rows:
+            return pd.DataFrame(columns=["commit", "machine", "versions", "units", "first",
+                                         "last", "hours"])
+        return (pd.DataFrame(rows).groupby(["commit", "machine", "versions"], sort=False)
+                .agg(units=("date", "size"), first=("date", "min"), last=("date", "max"),
+                     hours=("seconds", lambda s: round(s.sum() / 3600, 2))).reset_index())
+
     def unit_for_today(self, *, max_seconds: float | None = None, day=None) -> dict:
         """The unit a build re-checks: the recorded units (those that took at most
         ``max_seconds``, if given) sorted by key, and the one at index
