@@ -102,18 +102,49 @@ def coded_states(seed=0, n=60, steps=4, units=5, at=2, strength=6.0):
     return states, labels
 
 
-def test_decoding_accuracy_is_the_cross_validated_score_by_hand():
-    states, labels = coded_states()
-    result = braintask.decode_over_time(states, labels, folds=4, shuffles=0, seed=3)
+def hand_cross_validation(states, labels, folds, seed, make, cross=False):
+    """Held-out accuracy of sklearn decoders fitted step by step on z-scored states."""
     z = (states - states.mean(axis=(0, 1))) / states.std(axis=(0, 1))
-    folds = StratifiedKFold(4, shuffle=True, random_state=3).split(np.zeros(60), labels)
-    hits = np.zeros(4)
-    for train, test in folds:
-        for t in range(4):
-            model = LogisticRegression(max_iter=1000).fit(z[train, t], labels[train])
-            hits[t] += np.sum(model.predict(z[test, t]) == labels[test])
-    np.testing.assert_allclose(result.accuracy, hits / 60)
+    n, steps, _ = states.shape
+    splits = StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(n), labels)
+    hits = np.zeros((steps, steps))
+    for train, test in splits:
+        for t in range(steps):
+            model = make().fit(z[train, t], labels[train])
+            for s in range(steps):
+                hits[t, s] += np.sum(model.predict(z[test, s]) == labels[test])
+    return hits / n if cross else np.diag(hits) / n
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_default_decoder_is_sklearn_ridge_classifier_by_hand(n_classes):
+    from sklearn.linear_model import RidgeClassifier
+
+    rng = np.random.default_rng(n_classes)
+    labels = np.arange(60) % n_classes
+    states = rng.normal(size=(60, 4, 5))
+    states[:, 1:, :n_classes] += 0.8 * np.eye(n_classes)[labels][:, None]
+    result = braintask.decode_over_time(states, labels, folds=4, shuffles=0, seed=3,
+                                        alpha=2.0)
+    hand = hand_cross_validation(states, labels, 4, 3, lambda: RidgeClassifier(alpha=2.0))
+    np.testing.assert_allclose(result.accuracy, hand)
+    matrix = braintask.cross_temporal_decoding(states, labels, folds=4, seed=3, alpha=2.0)
+    np.testing.assert_allclose(matrix, hand_cross_validation(
+        states, labels, 4, 3, lambda: RidgeClassifier(alpha=2.0), cross=True))
+
+
+def test_an_sklearn_decoder_is_fitted_step_by_step():
+    states, labels = coded_states()
+    result = braintask.decode_over_time(states, labels, folds=4, shuffles=0, seed=3,
+                                        decoder=LogisticRegression(max_iter=1000))
+    hand = hand_cross_validation(states, labels, 4, 3,
+                                 lambda: LogisticRegression(max_iter=1000))
+    np.testing.assert_allclose(result.accuracy, hand)
     assert result.accuracy[2] == 1.0 and result.null.shape == (0, 4)
+    with pytest.raises(TypeError, match="scikit-learn classifier"):
+        braintask.decode_over_time(states, labels, decoder="logistic")
+    with pytest.raises(ValueError, match="alpha must be"):
+        braintask.cross_temporal_decoding(states, labels, alpha=0.0)
 
 
 def test_decoding_chance_from_shuffles():

@@ -58,7 +58,8 @@ def _outgoing(model):
         cell, n_in = model.cell, getattr(model.cell, "num_in", None)
         n_units = int(np.prod(cell.out_size))
         found = [(s, n_in) for s in cell.states(brainstate.ParamState).values()]
-        if n_in is None or any(np.shape(s.value["weight"])[0] != n_in + n_units
+        if n_in is None or any(not isinstance(s.value, dict) or "weight" not in s.value
+                               or np.shape(s.value["weight"])[0] != n_in + n_units
                                for s, _ in found):
             raise TypeError(f"ablate_units reads cells whose weights act on [input, hidden] "
                             f"(GRUCell, ValinaRNNCell, LSTMCell, MGUCell); "
@@ -140,10 +141,13 @@ def ablate_units(trainer, data, units, *, metric: str = "acc", controls: int = 1
     >>> result.units, result.control.shape, len(result.control_units[0])
     ((0, 1), (3,), 2)
     """
+    if not (hasattr(trainer, "model") and hasattr(trainer, "evaluate")):
+        raise TypeError(f"trainer must be a braintask.Trainer, got {type(trainer).__name__}.")
     n_units, weights = _outgoing(trainer.model)
     try:
+        units = list(units)
         chosen = [int(u) for u in units]
-    except TypeError:
+    except (TypeError, ValueError):
         raise TypeError(f"units must be a sequence of unit indices, got {units!r}.") from None
     if not chosen or len(set(chosen)) != len(chosen) or not all(
             0 <= u < n_units and u == v for u, v in zip(chosen, units)):

@@ -114,6 +114,8 @@ def trajectories(trainer, data, *, paths=None) -> Trajectories:
     >>> traj.states.shape, traj.paths, traj.phases["delay"]
     ((16, 5, 8), ('cell/h',), (1, 4))
     """
+    if not hasattr(trainer, "predict"):
+        raise TypeError(f"trainer must be a braintask.Trainer, got {type(trainer).__name__}.")
     inputs = getattr(data, "inputs", None)
     if inputs is None:
         raise TypeError(f"data must be a TaskDataset (with inputs (N, T, F)), got "
