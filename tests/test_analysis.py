@@ -15,21 +15,25 @@ from sklearn.model_selection import StratifiedKFold
 import braintask
 
 
-def gru_trainer(n_in=3, hidden=8, per_step=False, seed=0):
-    brainstate.random.seed(seed)
-    net = braintask.RecurrentClassifier(brainstate.nn.GRUCell(n_in, hidden), n_output=2,
-                                        per_step=per_step)
-    return braintask.Trainer(net, braintools.optim.Adam(lr=1e-2), batch_size=8, progress=False)
-
-
 @pytest.fixture(scope="module")
 def dms():
     return braintask.delayed_match_task(24, seq_len=5, n_symbols=3, seed=1, noise=0.1)
 
 
 @pytest.fixture(scope="module")
-def gru(dms):
-    return gru_trainer()
+def gru():
+    """An untrained GRU classifier with 8 units on 3 inputs."""
+    brainstate.random.seed(0)
+    net = braintask.RecurrentClassifier(brainstate.nn.GRUCell(3, 8), n_output=2)
+    return braintask.Trainer(net, braintools.optim.Adam(lr=1e-2), batch_size=8, progress=False)
+
+
+@pytest.fixture(scope="module")
+def horn():
+    """An untrained HORN network with 6 oscillators on 3 inputs (dt = 1 ms, conftest)."""
+    brainstate.random.seed(0)
+    net = brainmass.HORNSeqNetwork(n_input=3, n_hidden=6, n_output=2, alpha=0.2)
+    return braintask.Trainer(net, braintools.optim.Adam(lr=1e-2), batch_size=8, progress=False)
 
 
 # ---------------------------------------------------------------- trajectories, PCA
@@ -42,18 +46,16 @@ def test_trajectories_are_the_recorded_states_batch_major(gru, dms):
     assert traj.units("cell/h") == slice(0, 8)
 
 
-def test_trajectories_choose_and_flatten_paths():
-    data = braintask.delayed_match_task(8, seq_len=4, n_symbols=2)
-    net = brainmass.HORNSeqNetwork(n_input=2, n_hidden=5, n_output=2)
-    trainer = braintask.Trainer(net, braintools.optim.Adam(lr=1e-2), batch_size=4,
-                                progress=False)
-    everything = braintask.trajectories(trainer, data)
-    assert everything.states.shape == (8, 4, 10) and everything.sizes == (5, 5)
+def test_trajectories_choose_and_flatten_paths(horn, dms):
+    everything = braintask.trajectories(horn, dms)
+    assert everything.states.shape == (24, 5, 12) and everything.sizes == (6, 6)
     x_path = [p for p in everything.paths if p.endswith("x")][0]
-    only_x = braintask.trajectories(trainer, data, paths=x_path)
+    only_x = braintask.trajectories(horn, dms, paths=x_path)
     np.testing.assert_array_equal(only_x.states, everything.states[..., everything.units(x_path)])
     with pytest.raises(ValueError, match="hidden states are"):
-        braintask.trajectories(trainer, data, paths="nope")
+        braintask.trajectories(horn, dms, paths="nope")
+    with pytest.raises(TypeError, match="must be a braintask.Trainer"):
+        braintask.trajectories(horn.model, dms)
 
 
 def test_phases_from_a_decision_mask():
@@ -221,8 +223,8 @@ def test_fixed_points_of_a_two_unit_tanh_network():
     assert found.stable[found.unique].sum() == 4  # the corners (+-a, +-a)
 
 
-def test_step_function_of_a_gru_is_the_gru_update_by_hand():
-    trainer = gru_trainer(n_in=3, hidden=8)
+def test_step_function_of_a_gru_is_the_gru_update_by_hand(gru):
+    trainer = gru
     cell = trainer.model.cell
     step = braintask.step_function(trainer.model)
     rng = np.random.default_rng(0)
@@ -240,15 +242,15 @@ def test_step_function_of_a_gru_is_the_gru_update_by_hand():
     np.testing.assert_array_equal(trainer.predict(np.zeros((2, 4, 3))), before)
 
 
-def test_step_function_of_horn_is_one_oscillator_step_by_hand():
-    brainstate.random.seed(0)
-    net = brainmass.HORNSeqNetwork(n_input=2, n_hidden=4, n_output=2, alpha=0.2)
-    braintask.batch_hidden_states(net, 3)
+def test_step_function_of_horn_is_one_oscillator_step_by_hand(horn, dms):
+    net = horn.model
+    horn.predict(dms.inputs)  # leaves the hidden states batched
+    shape = net.layers[0].horn.x.value.shape
     step = braintask.step_function(net)
-    assert step.n_state == 8 and step.n_input == 2
+    assert step.n_state == 12 and step.n_input == 3
     layer = net.layers[0]
     rng = np.random.default_rng(0)
-    h, inp = rng.normal(size=8).astype(np.float32), rng.normal(size=2).astype(np.float32)
+    h, inp = rng.normal(size=12).astype(np.float32), rng.normal(size=3).astype(np.float32)
     parts = step.split(h)
     xs, ys = (parts[n] for n in step.names)  # positions then velocities
     w_in, w_rec = layer.i2h.weight.value, layer.h2h.linear.weight.value
@@ -256,10 +258,22 @@ def test_step_function_of_horn_is_one_oscillator_step_by_hand():
     omega = 2 * np.pi / 28
     y_new = ys + (0.2 * np.tanh(drive) - omega**2 * xs - 2 * 0.01 * ys)
     np.testing.assert_allclose(step(h, inp), np.r_[xs + y_new, y_new], rtol=1e-5, atol=1e-6)
-    assert layer.horn.x.value.shape == (3, 4)  # the batched states are left as they were
+    assert layer.horn.x.value.shape == shape == (8, 6)  # the batched states are kept
 
 
-def test_fixed_point_bad_input():
+def test_slow_point_without_a_fixed_point():
+    # h -> h + 0.01 + h^2 never stands still; it is slowest at h = 0, q = 0.5 * 0.01^2
+    found = braintask.find_fixed_points(lambda h, x: h + 0.01 + h**2,
+                                        np.array([[-1.0], [-0.5], [0.3], [1.0]]))
+    np.testing.assert_allclose(found.points, 0.0, atol=1e-3)
+    np.testing.assert_allclose(found.speeds, 5e-5, rtol=1e-3)
+    assert len(found.unique) == 1
+    fixed_only = braintask.find_fixed_points(lambda h, x: h + 0.01 + h**2, np.ones((2, 1)),
+                                             max_speed=1e-8)
+    assert fixed_only.unique_points.shape == (0, 1)
+
+
+def test_fixed_point_bad_input(gru):
     with pytest.raises(ValueError, match="same shape as h"):
         braintask.find_fixed_points(lambda h, x: h[:1], np.zeros((2, 3)))
     with pytest.raises(ValueError, match="NaN"):
@@ -267,7 +281,7 @@ def test_fixed_point_bad_input():
     with pytest.raises(TypeError, match="callable"):
         braintask.find_fixed_points("tanh", np.zeros((2, 3)))
     with pytest.raises(ValueError, match="shape \\(8,\\)"):
-        braintask.step_function(gru_trainer().model)(np.zeros(3))
+        braintask.step_function(gru.model)(np.zeros(3))
 
 
 # ---------------------------------------------------------------- psychometric, times
@@ -361,20 +375,22 @@ def test_ablation_matches_zeroed_weights_by_hand_and_restores_them(gru, dms):
     np.testing.assert_array_equal(again.control, result.control)
 
 
-def test_silencing_every_unit_leaves_the_readout_bias(dms):
-    brainstate.random.seed(0)
-    horn = braintask.Trainer(brainmass.HORNSeqNetwork(n_input=3, n_hidden=6, n_output=2),
-                             braintools.optim.Adam(lr=1e-2), batch_size=8, progress=False)
-    horn.model.h2o.weight.value = {**horn.model.h2o.weight.value,
-                                   "bias": jnp.array([0.0, 1.0], jnp.float32)}
-    for trainer, n in [(gru_trainer(), 8), (horn, 6)]:
+@pytest.mark.parametrize("model", ["gru", "horn"])
+def test_silencing_every_unit_leaves_the_readout_bias(model, request, dms):
+    trainer = request.getfixturevalue(model)
+    readout = trainer.model.readout if model == "gru" else trainer.model.h2o
+    saved = trainer.get_weights()
+    bias = np.array([0.0, 1.0], np.float32) if model == "gru" else np.array([1.0, 0.0])
+    readout.weight.value = {**readout.weight.value, "bias": jnp.asarray(bias, jnp.float32)}
+    try:
         original = weights_of(trainer)
-        result = braintask.ablate_units(trainer, dms, range(n), controls=0)
-        bias = np.asarray(trainer.model.readout.weight.value["bias"] if n == 8
-                          else trainer.model.h2o.weight.value["bias"])
+        result = braintask.ablate_units(trainer, dms, range(8 if model == "gru" else 6),
+                                        controls=0)
         assert result.after == np.mean(dms.targets == bias.argmax())
         assert result.control.shape == (0,)
         assert_bit_identical(weights_of(trainer), original)
+    finally:
+        trainer.set_weights(saved)
 
 
 def test_ablation_restores_weights_when_scoring_fails(gru, dms, monkeypatch):
