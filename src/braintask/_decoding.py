@@ -166,7 +166,7 @@ def decode_over_time(states, labels, folds: int = 5, *, shuffles: int = 5,
         Seeds the folds and the shuffles. Default 0.
     alpha : float
         Ridge penalty of the default decoder, > 0. Default 1.
-    decoder : sklearn classifier, optional
+    decoder : object, optional
         A scikit-learn classifier to fit at each step instead (cloned, never
         changed), e.g. ``LogisticRegression()``: slower, one fit per step and
         fold.
