@@ -242,6 +242,22 @@ def test_step_function_of_a_gru_is_the_gru_update_by_hand(gru):
     np.testing.assert_array_equal(trainer.predict(np.zeros((2, 4, 3))), before)
 
 
+def test_fixed_points_follow_weights_changed_between_calls(gru):
+    step = braintask.step_function(gru.model)
+    starts = np.random.default_rng(1).normal(size=(4, 8)) * 0.3
+    first = braintask.find_fixed_points(step, starts)
+    saved = gru.get_weights()
+    wh = gru.model.cell.Wh.weight
+    wh.value = {**wh.value, "bias": wh.value["bias"] + 0.5}
+    try:
+        second = braintask.find_fixed_points(step, starts)
+        assert np.abs(second.points - first.points).max() > 0.1
+        for p in second.points:
+            np.testing.assert_allclose(step(p), p, atol=1e-4)
+    finally:
+        gru.set_weights(saved)
+
+
 def test_step_function_of_horn_is_one_oscillator_step_by_hand(horn, dms):
     net = horn.model
     horn.predict(dms.inputs)  # leaves the hidden states batched

@@ -13,7 +13,7 @@ from ._checks import check_int
 __all__ = ["Ablation", "ablate_units"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Ablation:
     """Scores of a network before and after silencing units, and a random control.
 

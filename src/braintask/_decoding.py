@@ -12,7 +12,7 @@ from ._checks import check_int
 __all__ = ["Decoding", "decode_over_time", "cross_temporal_decoding"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Decoding:
     """Decoding accuracy at every step, with its chance level.
 

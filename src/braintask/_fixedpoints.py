@@ -16,7 +16,7 @@ from ._checks import check_int
 __all__ = ["FixedPoints", "find_fixed_points"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class FixedPoints:
     """Points where the update barely moves the state, and their linearisation.
 
@@ -179,8 +179,10 @@ def find_fixed_points(step: Callable, initial, inputs=None, *, n_iter: int = 200
     if getattr(probe, "shape", None) != start.shape[1:]:
         raise ValueError(f"step(h, x) must return a state of the same shape as h "
                          f"{tuple(start.shape[1:])}, got {getattr(probe, 'shape', probe)}.")
-    run = jax.jit(_minimise, static_argnums=(0, 3))
-    points, speeds, jac = (np.asarray(a) for a in run(step, start, x, n_iter, tol))
+    # compiled afresh on every call: the step's weights enter as constants, and a model
+    # trained further since the last call must not reuse the old ones
+    run = jax.jit(lambda h, inp, limit: _minimise(step, h, inp, n_iter, limit))
+    points, speeds, jac = (np.asarray(a) for a in run(start, x, tol))
     if not np.all(np.isfinite(speeds)):
         raise ValueError(f"step(h, x) gives NaN or inf at {int(np.sum(~np.isfinite(speeds)))} "
                          f"of {len(speeds)} starting states: start where the update is finite.")

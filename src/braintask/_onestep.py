@@ -13,7 +13,7 @@ import numpy as np
 __all__ = ["OneStep", "step_function"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class OneStep:
     """``step(h, x) -> h_next`` of a model, on one flat state vector ``h`` ``(H,)``.
 

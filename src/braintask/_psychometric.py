@@ -17,7 +17,7 @@ def _logistic(x, slope, threshold, floor):
     return floor + (1.0 - floor) / (1.0 + np.exp(-slope * (x - threshold)))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Psychometric:
     """A psychometric (and chronometric) table with its logistic fit.
 

@@ -13,7 +13,7 @@ from ._checks import check_int
 __all__ = ["Trajectories", "trajectories", "PCAProjection", "pca_projection"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Trajectories:
     """Hidden states of a network at every step of every trial.
 
@@ -138,7 +138,7 @@ def trajectories(trainer, data, *, paths=None) -> Trajectories:
                         np.asarray(outputs))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class PCAProjection:
     """Trajectories projected on their top principal components.
 
