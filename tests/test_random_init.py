@@ -9,7 +9,6 @@ import jax
 import numpy as np
 import pytest
 
-import braintask
 from braintask._states import random_hidden_states
 from helpers import make_horn, trainer_for
 

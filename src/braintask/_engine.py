@@ -135,8 +135,14 @@ class Engine:
     def reset_hidden(self) -> None:
         """Put the hidden states at the training batch shape (the rule between programs)."""
         lead = (self.train_batch,) if self.copies is None else (self.copies, self.train_batch)
+        own = self.copies is not None and self.hidden.stacked  # each copy its initial values
+
+        def batched(v):
+            return jnp.broadcast_to(v[:, None], lead + v.shape[1:]) if own else \
+                jnp.broadcast_to(v, lead + v.shape)
+
         for state, init in zip(self.hidden.states, self.hidden.initial):
-            state.value = jax.tree.map(lambda v: jnp.broadcast_to(v, lead + v.shape), init)
+            state.value = jax.tree.map(batched, init)
             if self.feeder.copy_sharding is not None:
                 state.value = jax.device_put(state.value, self.feeder.copy_sharding)
 
@@ -277,7 +283,7 @@ class Engine:
             self.record_fn = jit(self.record_program)
             return
         self.copies = copies
-        axes = {0: self.train_states + self.hidden.states}
+        axes = {0: self.train_states + self.hidden.states + self.hidden.initial_states}
 
         def vmap(fn, in_axes):
             return jit(brainstate.transform.vmap2(

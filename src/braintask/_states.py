@@ -78,8 +78,33 @@ class HiddenBatcher:
         self.names = ["/".join(str(p) for p in path) for path in found.keys()]
         self.paths = list(found.keys())
         self.states = list(found.values())
-        self.initial = [jax.tree.map(jnp.asarray, s.value) for s in self.states]
+        #: The initial values, as states: a program reads them (with a leading copy
+        #: axis while the copies of a :class:`braintask.MultiSeedTrainer` are stacked).
+        self.initial_states = [brainstate.State(jax.tree.map(jnp.asarray, s.value))
+                               for s in self.states]
+        self.stacked = False
         self.last: list | None = None
+
+    @property
+    def initial(self) -> list:
+        return [s.value for s in self.initial_states]
+
+    def stack(self, per_copy: list[list], place=None) -> None:
+        """Hold every copy's initial values along a leading axis (``per_copy[k]``:
+        copy ``k``'s :attr:`initial`); ``place`` puts the stacked arrays on devices."""
+        stacked = [jax.tree.map(lambda *v: jnp.stack(v), *values) for values in zip(*per_copy)]
+        self._own = self.initial
+        for state, value in zip(self.initial_states, stacked):
+            state.value = value if place is None else place(value)
+        self.stacked = True
+
+    def unstack(self) -> None:
+        """Back to this model's own initial values (those before :meth:`stack`)."""
+        if not self.stacked:
+            return
+        for state, value in zip(self.initial_states, self._own):
+            state.value = value
+        self.stacked = False
 
     def reset(self, batch_size: int) -> None:
         """The initial values, broadcast to the batch (no draw)."""
