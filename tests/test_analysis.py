@@ -289,6 +289,21 @@ def test_slow_point_without_a_fixed_point():
     assert fixed_only.unique_points.shape == (0, 1)
 
 
+def test_starts_drawn_from_trajectories(gru, dms):
+    traj = braintask.trajectories(gru, dms)
+    step = braintask.step_function(gru.model)
+    assert traj.states.shape[-1] == step.n_state
+    found = braintask.find_fixed_points(step, traj.states, n_starts=6, noise=0.0, seed=4)
+    rows = traj.states.reshape(-1, 8)
+    assert found.initial.shape == (6, 8)
+    assert all(np.any(np.all(np.isclose(rows, s), axis=1)) for s in found.initial)
+    noisy = braintask.find_fixed_points(step, traj.states, n_starts=6, noise=0.1, seed=4)
+    np.testing.assert_allclose(noisy.initial, found.initial, atol=0.6)
+    assert not np.allclose(noisy.initial, found.initial)
+    with pytest.raises(ValueError, match="exceeds the 120 candidate"):
+        braintask.find_fixed_points(step, traj.states, n_starts=121)
+
+
 def test_fixed_point_bad_input(gru):
     with pytest.raises(ValueError, match="same shape as h"):
         braintask.find_fixed_points(lambda h, x: h[:1], np.zeros((2, 3)))

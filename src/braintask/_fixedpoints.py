@@ -108,7 +108,24 @@ def _deduplicate(points: np.ndarray, speeds: np.ndarray, keep: np.ndarray, tol: 
     return np.asarray(chosen, dtype=np.int64)
 
 
-def find_fixed_points(step: Callable, initial, inputs=None, *, n_iter: int = 200,
+def _starts(rows: np.ndarray, n_starts, noise, seed) -> jnp.ndarray:
+    """A random subset of the candidate rows, with Gaussian noise added."""
+    rng = np.random.default_rng(check_int("seed", seed, 0))
+    if n_starts is not None:
+        n_starts = check_int("n_starts", n_starts, 1)
+        if n_starts > len(rows):
+            raise ValueError(f"n_starts={n_starts} exceeds the {len(rows)} candidate states "
+                             f"in initial.")
+        rows = rows[np.sort(rng.choice(len(rows), n_starts, replace=False))]
+    if not (isinstance(noise, (int, float)) and np.isfinite(noise) and noise >= 0):
+        raise ValueError(f"noise must be a finite standard deviation >= 0, got {noise!r}.")
+    if noise > 0:
+        rows = rows + noise * rng.standard_normal(rows.shape)
+    return jnp.asarray(rows)
+
+
+def find_fixed_points(step: Callable, initial, inputs=None, *, n_starts: int | None = None,
+                      noise: float = 0.0, seed: int = 0, n_iter: int = 200,
                       tol: float = 1e-14, merge_tol: float = 1e-3,
                       max_speed: float | None = None) -> FixedPoints:
     """Fixed and slow points of a discrete-time update, with their Jacobians' eigenvalues.
@@ -129,11 +146,20 @@ def find_fixed_points(step: Callable, initial, inputs=None, *, n_iter: int = 200
         JAX function (e.g. :func:`braintask.step_function` of a trained model,
         or a hand-written map).
     initial : array
-        Starting states ``(..., H)`` (e.g. recorded trajectories ``(N, T, H)``,
-        flattened to ``K`` rows), finite.
+        Candidate starting states ``(..., H)``, finite: e.g. recorded
+        trajectories ``(N, T, H)`` (:attr:`braintask.Trajectories.states`, whose
+        layout matches :func:`braintask.step_function`'s), flattened to rows.
     inputs : array, optional
         The constant input ``x`` passed to ``step`` (``(F,)``); None passes None
         (a :func:`braintask.step_function` reads it as zero input).
+    n_starts : int, optional
+        Start from this many rows of ``initial`` drawn at random without
+        replacement (all rows by default).
+    noise : float
+        Standard deviation of Gaussian noise added to every start, >= 0
+        (spreads starts drawn from a few trajectories). Default 0.
+    seed : int
+        Seeds the draw and the noise. Default 0.
     n_iter : int
         Maximum steps, >= 1. Default 200.
     tol : float
@@ -168,7 +194,7 @@ def find_fixed_points(step: Callable, initial, inputs=None, *, n_iter: int = 200
         raise TypeError(f"step must be a callable step(h, x) -> h_next, got "
                         f"{type(step).__name__}.")
     initial = check_array("initial", initial, tuple(range(1, 8)), "starting states (..., H)")
-    start = jnp.asarray(initial.reshape(-1, initial.shape[-1]))
+    start = _starts(initial.reshape(-1, initial.shape[-1]), n_starts, noise, seed)
     x = None if inputs is None else jnp.asarray(
         check_array("inputs", inputs, (0, 1, 2), "a constant input x (F,)"), start.dtype)
     n_iter = check_int("n_iter", n_iter, 1)
