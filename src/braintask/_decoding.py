@@ -49,8 +49,9 @@ class Decoding:
 
 
 def _zscore(states: np.ndarray) -> np.ndarray:
-    """Each unit centred and scaled over all trials and steps (no labels are read, so
-    no fold learns from another; constant units stay at 0)."""
+    """Each unit centred and scaled over all trials and steps, in float64 (a step that
+    reads no labels; constant units stay at 0)."""
+    states = states.astype(np.float64)
     spread = states.std(axis=(0, 1))
     return (states - states.mean(axis=(0, 1))) / np.where(spread > 0, spread, 1.0)
 
