@@ -50,5 +50,5 @@ def warn_if_silent(stats: dict, names: list[str], epoch: int, who: str = "",
         f"that the inputs reach the network (input gain and units), that spiking neurons "
         f"reach their threshold, and that a spike nonlinearity has a surrogate gradient "
         f"(e.g. braintools.surrogate, or a jax.custom_jvp).",
-        ZeroGradientWarning, stacklevel=4)
+        ZeroGradientWarning, stacklevel=5)  # the fit call
     return True
