@@ -112,7 +112,8 @@ class Study:
     >>> import tempfile, pathlib, braintask
     >>> square = lambda unit, **options: {"square": unit["x"] ** 2}
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "squares.jsonl"
-    >>> study = braintask.Study(square, [{"x": 1}, {"x": 2}], path, regenerate="make squares")
+    >>> study = braintask.Study(square, [{"x": 1}, {"x": 2}], path,
+    ...                         regenerate="make squares")
     >>> study.run(log=None).result.tolist()
     [{'square': 1}, {'square': 4}]
     >>> study.recheck({"x": 2})["matches"]
