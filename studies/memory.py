@@ -22,7 +22,7 @@ import numpy as np
 RECORD = Path(__file__).parent / "records" / "memory.jsonl"
 REGENERATE = "nox -s study -- memory"
 
-DELAYS = [4, 12, 20, 28, 42, 56]
+DELAYS = [4, 12, 28, 42, 56]  # up to two periods of the oscillators (28 steps)
 MODELS = ["HORN", "HORN, varied frequencies", "GRU", "RNN"]
 SEEDS = [0, 1, 2, 3, 4]
 START_RATES = [1e-3, 3e-3, 1e-2]
@@ -30,7 +30,7 @@ LADDER = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]  # the rates the grid can gr
 N_SYMBOLS, NOISE, PERIOD = 4, 0.05, 28  # PERIOD: the oscillators' natural period, steps
 TRIALS_PER_EPOCH, BATCH_SIZE = 512, 64  # 8 updates per epoch, every trial new
 N_VAL, N_TEST = 512, 1024
-CRITERION, FOR_EPOCHS, MAX_EPOCHS = 0.9, 2, 200  # cap: 1,600 updates
+CRITERION, FOR_EPOCHS, MAX_EPOCHS = 0.9, 2, 150  # cap: 1,200 updates
 RECHECK_EPOCHS = 2
 QUICK = dict(models=["GRU"], delays=[4], seeds=[0, 1], rates=[1e-2], max_epochs=3)
 
