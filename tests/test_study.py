@@ -146,3 +146,23 @@ def test_provenance_table_counts_units_and_hours(tmp_path):
     assert len(table) == 1 and table["units"][0] == 3
     assert table["hours"][0] == round(sum(e["seconds"] for e in study.entries().values()) / 3600, 2)
     assert "cpu_cores" in table["machine"][0] and "braintask" in table["versions"][0]
+
+
+def test_provenance_marks_changes_only_in_the_watched_code(tmp_path):
+    import subprocess
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "a.py").write_text("x = 1\n")
+    (tmp_path / "notes.md").write_text("notes\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "start")
+    (tmp_path / "notes.md").write_text("other notes\n")
+    clean = braintask.provenance(tmp_path, watch=[tmp_path / "code"])
+    assert not clean["commit"].endswith("+changes")
+    assert braintask.provenance(tmp_path)["commit"].endswith("+changes")
+    (tmp_path / "code" / "a.py").write_text("x = 2\n")
+    assert braintask.provenance(tmp_path, watch=[tmp_path / "code"])["commit"].endswith("+changes")

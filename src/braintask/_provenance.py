@@ -53,7 +53,7 @@ def _git(*args: str, cwd: Path) -> str | None:
     return done.stdout.strip() if done.returncode == 0 else None
 
 
-def provenance(path=".") -> dict:
+def provenance(path=".", watch=None) -> dict:
     """What a recorded result needs to be trusted and re-made.
 
     Parameters
@@ -61,6 +61,10 @@ def provenance(path=".") -> dict:
     path : str or Path
         A path inside the git repository whose commit is recorded (default: the
         working directory). Outside a repository the commit is None.
+    watch : list of str or Path, optional
+        The files or folders whose uncommitted changes mark the commit with
+        ``"+changes"`` (e.g. the code that made a result); default: the whole
+        working tree.
 
     Returns
     -------
@@ -80,7 +84,9 @@ def provenance(path=".") -> dict:
     cwd = Path(path)
     cwd = cwd if cwd.is_dir() else cwd.parent
     commit = _git("rev-parse", "HEAD", cwd=cwd)
-    if commit is not None and _git("status", "--porcelain", "--untracked-files=no", cwd=cwd):
+    watched = [] if watch is None else ["--", *(str(Path(w).resolve()) for w in watch)]
+    if commit is not None and _git("status", "--porcelain", "--untracked-files=no", *watched,
+                                   cwd=cwd):
         commit += "+changes"
     versions = {}
     for name in _LIBRARIES:

@@ -155,6 +155,10 @@ class Study:
         study.script = module
         return study
 
+    def _watch(self) -> list:
+        """The code whose changes count: the unit's script folder and braintask itself."""
+        return [self._code_dir, Path(__file__).parent]
+
     def entries(self) -> dict:
         """``{key: entry}`` of the recorded units (``entry``: unit, result, seconds,
         provenance), in the order they finished."""
@@ -171,7 +175,7 @@ class Study:
 
     def _append(self, unit, result, seconds):
         entry = {"key": unit_key(unit), "unit": unit, "result": result,
-                 "seconds": round(seconds, 3), "provenance": provenance(self._code_dir)}
+                 "seconds": round(seconds, 3), "provenance": provenance(self._code_dir, watch=self._watch())}
         line = json.dumps(entry, sort_keys=True, allow_nan=True)
         self.record.parent.mkdir(parents=True, exist_ok=True)
         text = self.record.read_text(encoding="utf8") if self.record.exists() else ""
@@ -277,7 +281,7 @@ class Study:
             raise KeyError(f"{self.record} has no unit {key}; make the record first: "
                            f"{self.regenerate}")
         fresh = self.run_unit(unit, recheck=True, **options)
-        now = provenance(self._code_dir)
+        now = provenance(self._code_dir, watch=self._watch())
         same = (now["hardware"] == entry["provenance"]["hardware"]
                 and now["versions"] == entry["provenance"]["versions"])
         allowed = 0.0 if same else float(tolerance)
