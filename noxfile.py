@@ -147,8 +147,9 @@ def readers(session):
         session.error("no built site in docs/_build/html: run `nox -s docs` first")
     session.install("-e", ".")
     session.install(*nox.project.dependency_groups(nox.project.load_toml("pyproject.toml"), "test"))
-    session.run("pytest", "-m", "rendered", "tests/test_rendered_code.py", *session.posargs,
-                env={"MPLBACKEND": "Agg", **JAX_CACHE})
+    session.install("pytest-xdist")  # two pages at a time: each script mostly uses one core
+    session.run("pytest", "-m", "rendered", "-n", "2", "tests/test_rendered_code.py",
+                *session.posargs, env={"MPLBACKEND": "Agg", **JAX_CACHE})
 
 
 @nox.session(python=PYTHON, default=False)
