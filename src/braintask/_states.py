@@ -111,8 +111,23 @@ class HiddenBatcher:
         for state, init in zip(self.states, self.initial):
             state.value = jax.tree.map(lambda v: jnp.broadcast_to(v, (batch_size,) + v.shape), init)
 
+    def follow(self) -> None:
+        """Use the model's current hidden-state objects: code that calls the model's
+        ``init_state`` itself (e.g. ``batch_hidden_states``) replaces them."""
+        found = self.model.states(_is_hidden)
+        current = list(found.values())
+        if all(a is b for a, b in zip(current, self.states)) and len(current) == len(self.states):
+            return
+        if list(found.keys()) != self.paths:
+            raise RuntimeError(
+                f"the model's hidden states changed since the trainer was built: it had "
+                f"{self.names}, it now has {['/'.join(map(str, p)) for p in found.keys()]}. "
+                f"Build a new trainer for a changed model.")
+        self.states = current
+
     def start(self, batch_size: int) -> None:
         """The states a forward pass starts from: drawn per trial, or :meth:`reset`."""
+        self.follow()
         if not self.per_trial:
             self.reset(batch_size)
         else:
