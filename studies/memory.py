@@ -14,10 +14,11 @@ tutorial docs/tutorials/memory_across_delays.md reads its record.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
+
+import _rates
 
 RECORD = Path(__file__).parent / "records" / "memory.jsonl"
 REGENERATE = "nox -s study -- memory"
@@ -26,7 +27,7 @@ DELAYS = [4, 12, 28, 42, 56]  # up to two periods of the oscillators (28 steps)
 MODELS = ["HORN", "HORN, varied frequencies", "GRU", "RNN"]
 SEEDS = [0, 1, 2, 3, 4]
 START_RATES = [1e-3, 3e-3, 1e-2]
-LADDER = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]  # the rates the grid can grow to
+LADDER = _rates.LADDER  # the rates the grid can grow to
 N_SYMBOLS, NOISE, PERIOD = 4, 0.05, 28  # PERIOD: the oscillators' natural period, steps
 TRIALS_PER_EPOCH, BATCH_SIZE = 512, 64  # 8 updates per epoch, every trial new
 N_VAL, N_TEST = 512, 1024
@@ -105,30 +106,17 @@ def run_unit(unit: dict, recheck: bool = False) -> dict:
                 test, range(max(len(h) for h in grid.histories))))}
 
 
+CAP_UPDATES = MAX_EPOCHS * TRIALS_PER_EPOCH // BATCH_SIZE
+
+
 def rate_score(result: dict) -> tuple:
-    """How good a learning rate was, from validation only: seeds that met the criterion,
-    then fewer median updates to it (a seed that never met it counts as the cap), then
-    the mean last validation accuracy."""
-    seeds = list(result["seeds"].values())
-    cap = MAX_EPOCHS * TRIALS_PER_EPOCH // BATCH_SIZE
-    updates = [s["criterion_updates"] if s["met"] else cap for s in seeds]
-    return (sum(s["met"] for s in seeds), -float(np.median(updates)),
-            float(np.mean([s["val_acc"] for s in seeds])))
+    """How good a learning rate was, from validation only (see studies/_rates.py)."""
+    return _rates.rate_score(result, CAP_UPDATES)
 
 
 def choose_rate(results_by_rate: dict) -> float:
     """The learning rate with the best :func:`rate_score`."""
-    return max(results_by_rate, key=lambda lr: rate_score(results_by_rate[lr]))
-
-
-def _grow(rates: list, chosen: float) -> float | None:
-    """The next rate of LADDER beyond the grid's edge, if ``chosen`` is on that edge."""
-    i = LADDER.index(chosen)
-    if chosen == min(rates) and i > 0:
-        return LADDER[i - 1]
-    if chosen == max(rates) and i + 1 < len(LADDER):
-        return LADDER[i + 1]
-    return None
+    return _rates.choose_rate(results_by_rate, CAP_UPDATES)
 
 
 def units(results: dict, quick: bool = False) -> list[dict]:
@@ -136,21 +124,11 @@ def units(results: dict, quick: bool = False) -> list[dict]:
     one more beyond the edge while the chosen rate sits on it."""
     plan = QUICK if quick else dict(models=MODELS, delays=DELAYS, seeds=SEEDS,
                                     rates=START_RATES, max_epochs=MAX_EPOCHS)
-    done = {}
-    for key, result in results.items():
-        unit = json.loads(key)
-        done.setdefault((unit["model"], unit["delay"]), {})[unit["lr"]] = result
-    needed = []
-    for delay in plan["delays"]:  # shortest delays first: a partial record covers them all
-        for model in plan["models"]:
-            tried = done.get((model, delay), {})
-            rates = sorted(set(plan["rates"]) | set(tried))
-            if not quick and set(rates) <= set(tried):
-                extra = _grow(rates, choose_rate(tried))
-                rates += [extra] if extra is not None else []
-            needed += [dict(model=model, delay=delay, lr=lr, seeds=plan["seeds"],
-                            max_epochs=plan["max_epochs"]) for lr in rates]
-    return needed
+    groups = [dict(model=model, delay=delay)  # shortest delays first
+              for delay in plan["delays"] for model in plan["models"]]
+    return _rates.grid_units(results, groups, plan["rates"], CAP_UPDATES,
+                             dict(seeds=plan["seeds"], max_epochs=plan["max_epochs"]),
+                             grow_grid=not quick)
 
 
 def make_study(record=RECORD, quick: bool = False):

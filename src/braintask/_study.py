@@ -145,6 +145,8 @@ class Study:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"no study script at {path.resolve()}")
+        if str(path.resolve().parent) not in sys.path:  # its own modules import, as when run
+            sys.path.insert(0, str(path.resolve().parent))
         spec = importlib.util.spec_from_file_location(f"study_{path.stem}", path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module
