@@ -1,0 +1,231 @@
+"""Study: which braintools.cogtask tasks can each network learn, trained the way the field
+trains? Every task that builds with its defaults, fresh trials every epoch, the response
+weighted in the loss (Yang et al., 2019), each network trained to a criterion at its own
+learning rate.
+
+A unit is one model on one task at one learning rate, with three seeds trained side by
+side (``braintask.MultiSeedTrainer``). The learning-rate grid starts at three rates and
+grows at its edge (studies/_rates.py). Every task gets the same input noise (standard
+deviation 0.1 on every input of every step, on top of the task's own), so that held-out
+trials are new in every task and the families are compared under one policy.
+
+Run it with ``nox -s study -- atlas`` (``--quick --record PATH`` for a small check of
+the whole path; ``--jobs 2`` for two worker processes). It resumes after a kill.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+from pathlib import Path
+
+import brainstate
+import numpy as np
+
+import _rates
+
+RECORD = Path(__file__).parent / "records" / "atlas.jsonl"
+REGENERATE = "nox -s study -- atlas"
+
+MODELS = ["HORN", "GRU", "RNN"]
+SEEDS = [0, 1, 2]
+START_RATES = [1e-3, 3e-3, 1e-2]
+DT_MS, GRACE_MS, RESPONSE_WEIGHT = 20, 100, 5.0  # Yang et al. 2019's conventions;
+# the grace period is shortened to half the decision period where that is under 100 ms
+NOISE = 0.1  # on every input of every step, in every task
+TRIALS_PER_EPOCH, BATCH_SIZE, N_VAL, N_TEST = 512, 64, 512, 1024
+CRITERION, FOR_EPOCHS, MAX_EPOCHS = 0.9, 2, 300  # cap: 2,400 updates (20x the old atlas)
+ANGLE_CRITERION = 10.0  # degrees, for the tasks that answer with a direction
+N_HIDDEN = 64  # HORN oscillators and RNN units; the GRU gets as many weights
+PERIODS = (4, 40)  # HORN natural periods, in 20 ms steps: 80-800 ms, log-spaced
+EXTRA = {  # tasks whose defaults need a word (see docs/tutorials/task_atlas.md)
+    "ReadySetGo": dict(n_classes=3),
+    "OneTwoThreeGo": dict(decision_phase=["interval3", "response"]),
+}
+QUICK = dict(tasks=["PerceptualDecisionMaking"], models=["GRU"], seeds=[0, 1],
+             rates=[1e-2], max_epochs=2)
+RECHECK_EPOCHS = 2
+
+
+def task_names() -> list[str]:
+    """Every cogtask task class, by name, that builds and samples with its defaults."""
+    from braintools import cogtask
+
+    return sorted(name for name, cls in vars(cogtask).items()
+                  if inspect.isclass(cls) and issubclass(cls, cogtask.Task)
+                  and cls is not cogtask.Task)
+
+
+def noisy(data, seed: int):
+    """The same trials with Gaussian noise on every real step's inputs, scored on the
+    decision steps after the grace period (the steps the loss trains)."""
+    import braintask
+
+    noise = np.random.default_rng(seed).standard_normal(data.inputs.shape)
+    inputs = (data.inputs + NOISE * noise * data.mask[..., None]).astype(np.float32)
+    decision = data.decision & (data.weights > 0)
+    return braintask.TaskDataset(inputs, data.targets, data.n_classes, data.info,
+                                 mask=data.mask, decision=decision, weights=data.weights)
+
+
+def source(name: str):
+    """Fresh noisy trials of task ``name`` every epoch; held-out trials from the lowest
+    trial indices, which training never uses."""
+    import brainunit as u
+    from braintools import cogtask
+
+    import braintask
+
+    task = getattr(cogtask, name)(seed=0)
+    plain = braintask.cogtask_source(task, 64, dt=DT_MS * u.ms, **EXTRA.get(name, {}))
+    # the grace period: 100 ms, or half the shortest decision period where that is shorter
+    shortest = int(plain.held_out(64).decision.sum(axis=1).min())
+    grace = min(GRACE_MS, DT_MS * (shortest // 2))
+    base = braintask.cogtask_source(task, TRIALS_PER_EPOCH, dt=DT_MS * u.ms,
+                                    grace=grace * u.ms, response_weight=RESPONSE_WEIGHT,
+                                    **EXTRA.get(name, {}))
+    return braintask.TrialSource(
+        lambda epoch: noisy(base.trials(epoch), seed=1 + epoch), TRIALS_PER_EPOCH,
+        held_out=lambda n, start_index=0: noisy(base.held_out(n, start_index=start_index),
+                                                seed=10**6 + start_index),
+        info=dict(base.info, noise=NOISE))
+
+
+def build_model(name: str, n_input: int, n_output: int):
+    """HORN (oscillators with log-spaced natural periods), a GRU with about HORN's
+    number of weights, or a vanilla RNN of as many units as HORN; all read out at
+    every step."""
+    import brainmass
+
+    import braintask
+
+    if name == "HORN":
+        periods = np.geomspace(*PERIODS, N_HIDDEN)
+        layer = brainmass.HORNSeqLayer(n_input, N_HIDDEN, alpha=0.2, omega=2 * np.pi / periods)
+        return _PerStep(layer, brainstate.nn.Linear(N_HIDDEN, n_output))
+    if name == "GRU":
+        target = braintask.count_parameters(build_model("HORN", n_input, n_output))
+        size = lambda h: 3 * (n_input + h + 1) * h + (h + 1) * n_output
+        hidden = min(range(8, 256), key=lambda h: abs(size(h) - target))
+        return braintask.RecurrentClassifier(brainstate.nn.GRUCell(n_input, hidden),
+                                             n_output, per_step=True)
+    if name == "RNN":
+        cell = brainstate.nn.ValinaRNNCell(n_input, N_HIDDEN, activation="tanh")
+        return braintask.RecurrentClassifier(cell, n_output, per_step=True)
+    raise ValueError(f"unknown model {name!r}; the study has {MODELS}")
+
+
+class _PerStep(brainstate.nn.Module):
+    """A sequence layer and a linear readout at every step: (T, B, F) -> (T, B, C)."""
+
+    def __init__(self, layer, readout):
+        super().__init__()
+        self.layer, self.readout = layer, readout
+
+    def update(self, inputs):
+        return self.readout(self.layer(inputs))
+
+
+def run_unit(unit: dict, recheck: bool = False) -> dict:
+    """Train one model on one task at one learning rate, every seed, to the criterion."""
+    import braintools
+    import brainunit as u
+
+    import braintask
+
+    brainstate.environ.set(dt=1.0 * u.ms)  # HORN: one task step is one step h = 1
+    trials = source(unit["task"])
+    first = trials.trials(0)
+    val, test = trials.held_out(N_VAL), trials.held_out(N_TEST, start_index=N_VAL)
+    grid = braintask.MultiSeedTrainer(
+        lambda: build_model(unit["model"], first.n_features, first.output_dim),
+        lambda: braintools.optim.Adam(lr=unit["lr"], grad_clip_norm=1.0),
+        seeds=unit["seeds"], batch_size=BATCH_SIZE, progress=False)
+    metric = "val_decision_angular_error" if first.vector else "val_decision_acc"
+    criterion = (braintask.Criterion(metric, at_most=ANGLE_CRITERION, for_epochs=FOR_EPOCHS)
+                 if first.vector else
+                 braintask.Criterion(metric, at_least=CRITERION, for_epochs=FOR_EPOCHS))
+    grid.fit(trials, val=val, epochs=RECHECK_EPOCHS if recheck else unit["max_epochs"],
+             criterion=criterion)
+    keys = ["train_loss", metric.replace("val_", "train_"), "val_loss", metric]
+    history = {str(s): {k: [float(v) for v in h.to_pandas()[k]] for k in keys}
+               for s, h in zip(unit["seeds"], grid.histories)}
+    if recheck:
+        return {"history": history}
+    return summarise(unit, grid, first, test, trials, metric, history)
+
+
+def summarise(unit, grid, first, test, trials, metric, history) -> dict:
+    """The unit's record: per seed, the criterion, scores and what a failing net answers."""
+    import braintask
+
+    test_metric = metric.replace("val_", "")
+    seeds = {}
+    for seed, h, score in zip(unit["seeds"], grid.histories, grid.evaluate(test)):
+        met = h.criterion["epoch"] is not None
+        value = float(h[-1][metric])
+        seeds[str(seed)] = {
+            "met": met, "criterion_updates": h.criterion["updates"] if met else None,
+            "epochs": len(h), "updates": int(h[-1]["updates"]),
+            "val_score": -value if first.vector else value,
+            "train": float(h[-1][metric.replace("val_", "train_")]),
+            "test": float(score[test_metric])}
+    outputs = np.asarray(grid.predict(test.inputs))  # (copies, N, T, C)
+    answered = {}
+    if not first.vector:  # what each copy answers on the decision steps, as shares
+        steps = test.decision
+        for seed, out in zip(unit["seeds"], outputs):
+            choice = out.argmax(-1)[steps]
+            answered[str(seed)] = np.bincount(choice, minlength=first.output_dim).tolist()
+    return {"seeds": seeds, "history": history, "test_metric": test_metric,
+            "baseline": float(test.baseline_angular_error if first.vector
+                              else test.majority_rate),
+            "labels": (np.bincount(test.targets[steps].astype(int),
+                                   minlength=first.output_dim).tolist()
+                       if not first.vector else None),
+            "answered": answered, "seq_len": first.seq_len, "n_features": first.n_features,
+            "outputs": first.output_dim,
+            "parameters": braintask.count_parameters(grid.trainers[0].model),
+            "test_copies": int(trials.count_copies(test, range(max(len(h) for h in
+                                                                  grid.histories))))}
+
+
+def cap_updates(max_epochs: int = MAX_EPOCHS) -> int:
+    return max_epochs * TRIALS_PER_EPOCH // BATCH_SIZE
+
+
+def units(results: dict, quick: bool = False) -> list[dict]:
+    """Every unit needed given the results so far (three rates per task and model, then
+    one more beyond the edge while the chosen rate sits on it)."""
+    plan = QUICK if quick else dict(tasks=task_names(), models=MODELS, seeds=SEEDS,
+                                    rates=START_RATES, max_epochs=MAX_EPOCHS)
+    groups = [dict(task=t, model=m) for t in plan["tasks"] for m in plan["models"]]
+    return _rates.grid_units(results, groups, plan["rates"], cap_updates(),
+                             dict(seeds=plan["seeds"], max_epochs=plan["max_epochs"]),
+                             grow_grid=not quick, score="val_score")
+
+
+def make_study(record=RECORD, quick: bool = False):
+    import braintask
+
+    return braintask.Study(run_unit, lambda results: units(results, quick), record,
+                           regenerate=REGENERATE)
+
+
+study = make_study()
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="one small unit, recorded in --record (not the study's record)")
+    parser.add_argument("--record", type=Path, help="where to write (default: the study's)")
+    parser.add_argument("--jobs", type=int, default=1, help="worker processes")
+    args = parser.parse_args(argv)
+    if args.quick and args.record is None:
+        parser.error("--quick needs --record: the quick run must not touch the study's record")
+    make_study(args.record or RECORD, quick=args.quick).run(jobs=args.jobs)
+
+
+if __name__ == "__main__":
+    main()
