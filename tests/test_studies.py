@@ -1,0 +1,70 @@
+"""The repository's recorded studies (studies/*.py): their shared learning-rate rule, and
+each study's quick mode, which runs the whole path of a unit and its re-check."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import braintask
+
+STUDIES = Path(__file__).parents[1] / "studies"
+sys.path.insert(0, str(STUDIES))
+
+import _rates  # noqa: E402
+
+
+def result(met, updates, val):
+    return {"seeds": {str(i): {"met": m, "criterion_updates": u, "val_acc": v}
+                      for i, (m, u, v) in enumerate(zip(met, updates, val))}}
+
+
+def test_the_rate_rule_counts_seeds_then_speed_then_validation():
+    slow = result([True, True], [400, 600], [0.95, 0.95])
+    fast = result([True, True], [100, 300], [0.91, 0.92])
+    fewer = result([True, False], [50, None], [0.99, 0.5])
+    assert _rates.choose_rate({1e-3: slow, 3e-3: fast, 1e-2: fewer}, 1200) == 3e-3
+    # a seed that never met the criterion counts as the cap
+    assert _rates.rate_score(fewer, 1200)[1] == -(50 + 1200) / 2
+
+
+def test_the_grid_grows_past_its_edge_until_the_choice_is_inside():
+    def run(lr):  # the best rate is 3e-2: learning gets faster up to it, slower after
+        return result([True], [abs(round(1e4 * (lr - 3e-2))) + 10], [0.95])
+
+    results = {}
+    while True:
+        needed = _rates.grid_units(results, [{"model": "m"}], [1e-3, 3e-3, 1e-2], 1200,
+                                   {"seeds": [0]})
+        todo = [u for u in needed if json.dumps(u, sort_keys=True) not in results]
+        if not todo:
+            break
+        for unit in todo:
+            results[json.dumps(unit, sort_keys=True)] = run(unit["lr"])
+    rates = sorted(json.loads(k)["lr"] for k in results)
+    assert rates == [1e-3, 3e-3, 1e-2, 3e-2, 1e-1]
+    chosen = _rates.choose_rate({json.loads(k)["lr"]: r for k, r in results.items()}, 1200)
+    assert chosen == 3e-2 and not _rates.on_edge(rates, chosen)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["memory", "atlas"])
+def test_quick_study_runs_and_its_record_rechecks_bit_for_bit(name, tmp_path):
+    record = tmp_path / f"{name}.jsonl"
+    done = subprocess.run([sys.executable, str(STUDIES / f"{name}.py"), "--quick",
+                           "--record", str(record)], capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    study = braintask.Study.from_script(STUDIES / f"{name}.py")
+    quick = study.script.make_study(record, quick=True)
+    assert quick.pending() == [] and len(quick.entries()) == 1
+    check = quick.recheck(quick.unit_for_today())
+    assert check["matches"] and check["same_machine"], check["message"]
+
+
+def test_quick_mode_refuses_to_write_the_studys_record():
+    done = subprocess.run([sys.executable, str(STUDIES / "memory.py"), "--quick"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0 and "--quick needs --record" in done.stderr
