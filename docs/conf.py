@@ -36,6 +36,7 @@ html_theme = "furo"
 html_title = "braintask"
 html_static_path = ["_static"]
 html_css_files = ["custom.css"]
+html_js_files = ["enlarge.js"]
 exclude_patterns = ["_build", "**.ipynb_checkpoints", "README.md"]
 
 # Copy buttons on code only: input cells, code blocks and docstring examples carry a

@@ -9,7 +9,9 @@ except genindex.html and search.html. On each page:
 - it loads with HTTP 200, with no console error and no uncaught JavaScript error, and
   no local resource (CSS, JS, image) answers with an error status;
 - every <img> has loaded (naturalWidth > 0), and every notebook cell that calls
-  plt.show() / fig.show() displays a figure;
+  plt.show() / fig.show() displays a figure; every figure a cell drew has alt text
+  that says what it shows (set with the cell's ``mystnb: image: alt:`` metadata, not
+  a file name) and opens at full size when clicked (docs/_static/enlarge.js);
 - every code block has a copy button (sphinx-copybutton): notebook input cells
   (div.cell_input) and prose code blocks, i.e. every div whose class contains
   "highlight-" outside notebook cells (this includes docstring examples, whose class
@@ -96,7 +98,12 @@ PAGE_FACTS_JS = r"""
     .filter(c => /\b(plt|fig|figure)\.show\(\)/.test(text(c.querySelector("div.cell_input pre"))))
     .map(c => ({head: text(c.querySelector("div.cell_input pre")).split("\n")[0].slice(0, 60),
                 shown: c.querySelectorAll("div.cell_output img").length}));
+  // Every figure a cell drew: its alt text, and whether a click opens it full size.
+  const figures = [...document.querySelectorAll("div.cell_output img")].map(img => ({
+    src: img.getAttribute("src"), alt: img.getAttribute("alt") || "",
+    linked: !!(img.closest("a") && img.closest("a").getAttribute("href") === img.getAttribute("src"))}));
   return {
+    figures,
     images: [...document.querySelectorAll("img")].map(img => ({
       src: img.getAttribute("src"), ok: img.complete && img.naturalWidth > 0})),
     blocks: blocks.map(([kind, d], i) => ({
@@ -263,6 +270,13 @@ class Checker:
             bad_img = [i["src"] for i in facts["images"] if not i["ok"]]
             notes.append(f"img {len(facts['images']) - len(bad_img)}/{len(facts['images'])}")
             fails += [f"image not loaded: {src}" for src in bad_img]
+            for fig in facts["figures"]:  # alt text that says what it shows; click to enlarge
+                name = fig["src"].rsplit("/", 1)[-1]
+                if len(fig["alt"]) < 15 or name in fig["alt"] or fig["alt"].endswith(".png"):
+                    fails.append(f"figure {name} has no alt text saying what it shows "
+                                 f"(alt={fig['alt']!r}): give its cell `mystnb: image: alt:`")
+                if not fig["linked"]:
+                    fails.append(f"figure {name} does not open at full size on a click")
             figure_cells = facts["figureCells"]
             blank = [c for c in figure_cells if not c["shown"]]
             fails += [f"cell calling .show() displays no figure: {c['head']!r}" for c in blank]
