@@ -32,6 +32,9 @@ def code_blocks(path: Path):
             continue  # directives (toctree, eval-rst, glue:md, ...) are not code
         lines = body.splitlines()
         options = []
+        if kind == "code-cell" and lines and lines[0] == "---":  # a YAML block of options
+            end = lines.index("---", 1)
+            options, lines = lines[:end + 1], lines[end + 1:]
         while kind == "code-cell" and lines and lines[0].startswith(":"):
             options.append(lines.pop(0))  # the cell's own options
         if any(tag in o for o in options for tag in ("remove-cell", "remove-input")):
@@ -142,3 +145,11 @@ def test_reader_copies_drop_hidden_cells_and_fill_in_glue():
     assert "x = 0.123456" in script and "myst_nb" not in script
     compile(script, "page.py", "exec")
     assert fill_glue("```{glue:md} word\n:format: myst\n```", glued) == "**once**"
+
+
+def test_a_cells_yaml_options_are_not_its_code(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("```{code-cell} ipython3\n---\nmystnb:\n  image:\n    alt: \""
+                    + "a long description " * 8 + "\"\n---\nplot = 1\n```\n", encoding="utf8")
+    (_, kind, lines), = code_blocks(page)
+    assert lines == ["plot = 1"]
