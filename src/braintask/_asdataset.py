@@ -29,7 +29,7 @@ def as_dataset(data, name: str = "data") -> TaskDataset:
     if isinstance(data, TaskDataset):
         inputs, targets, n_classes = data.inputs, data.targets, data.n_classes
         extra = dict(info=data.info, mask=data.mask, decision=data.decision,
-                     weights=data.weights)
+                     weights=data.weights, trials=data.trials)
     else:
         extra = {}
         try:
@@ -92,7 +92,8 @@ def pad_dataset(data: TaskDataset, seq_len: int | None, n_features: int | None) 
     inputs = np.zeros((n, T, F), data.inputs.dtype)
     inputs[:, :t, :data.n_features] = data.inputs
     if not data.per_step:
-        return TaskDataset(inputs, data.targets, data.n_classes, dict(data.info))
+        return TaskDataset(inputs, data.targets, data.n_classes, dict(data.info),
+                           trials=data.trials)
     targets = np.zeros((n, T) + data.targets.shape[2:], data.targets.dtype)
     targets[:, :t] = data.targets
     mask = np.zeros((n, T), bool)
@@ -104,4 +105,4 @@ def pad_dataset(data: TaskDataset, seq_len: int | None, n_features: int | None) 
         weights = np.zeros((n, T), data.weights.dtype)
         weights[:, :t] = data.weights
     return TaskDataset(inputs, targets, data.n_classes, dict(data.info), mask, decision,
-                       weights)
+                       weights, data.trials)

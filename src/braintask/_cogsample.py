@@ -94,7 +94,8 @@ _SAMPLERS: dict = {}
 
 
 def _sample(task, n_samples: int, start_index: int, decision_names, dt_ms: float):
-    """Trials ``start_index..`` of ``task``: inputs, labels, mask and decision mask.
+    """Trials ``start_index..`` of ``task``: inputs, labels, mask, decision mask and
+    the trial variables (the scalar entries of each trial's ``trial_state``).
 
     The same per-trial generator as ``task.batch_sample`` (``task.sample_trial``
     under ``vmap``), which also reports where each phase starts and ends;
@@ -116,9 +117,30 @@ def _forget(key) -> None:
         _SAMPLERS.pop(key, None)
 
 
+def _trial_scalars(state: dict) -> dict:
+    """The numeric scalar entries of a cogtask trial's ``trial_state`` (its coherence,
+    ground truth, ...); text (``output_mode``) and vectors are left out."""
+    import jax.numpy as jnp
+
+    scalars = {}
+    for name, value in state.items():
+        if isinstance(value, (str, bytes)) or value is None:
+            continue
+        try:
+            value = jnp.asarray(value)
+        except TypeError:
+            continue
+        if value.ndim == 0 and (jnp.issubdtype(value.dtype, jnp.number)
+                                or value.dtype == jnp.bool_):
+            scalars[str(name)] = value
+    return scalars
+
+
 def _compile_sampler(task, decision_names):
     import brainstate
     import jax.numpy as jnp
+
+    names: list = []  # the trial variables' names, in the task's order, found when traced
 
     def one(index):
         x, y, info = task.sample_trial(index)
@@ -130,9 +152,17 @@ def _compile_sampler(task, decision_names):
         for phase_name, start, end in info["phase_history"]:
             if phase_name in decision_names:
                 decision = decision | ((steps >= start) & (steps < end))
-        return x, y, mask, decision & mask
+        scalars = _trial_scalars(info.get("trial_state", {}))
+        names[:] = list(scalars)
+        return x, y, mask, decision & mask, tuple(scalars.values())
 
-    return brainstate.transform.jit(lambda i: brainstate.transform.vmap2(one)(i))
+    compiled = brainstate.transform.jit(lambda i: brainstate.transform.vmap2(one)(i))
+
+    def sample(indices):
+        x, y, mask, decision, values = compiled(indices)
+        return x, y, mask, decision, dict(zip(names, values))
+
+    return sample
 
 
 def _check_weighting(grace, response_weight):

@@ -98,7 +98,12 @@ def from_cogtask(
         floats for ``output_mode="vector"`` tasks), ``mask`` and
         ``decision`` ``(N, T)`` booleans, ``n_classes``. ``info`` records the
         task, the trial indices, the seed, the sampling ``dt`` (a brainunit
-        quantity) and the ``decision_phases``.
+        quantity) and the ``decision_phases``. The trial variables ``trials``
+        (see :meth:`braintask.TaskDataset.trial_table`) are the numeric scalar
+        entries of each trial's cogtask ``trial_state`` (for
+        ``PerceptualDecisionMaking``: ``trial_index``, ``ground_truth``,
+        ``coherence``, ``stimulus_direction``), float32 values read as float64 by their
+        shortest decimal (a coherence of 51.2 is 51.2).
 
     Examples
     --------
@@ -113,6 +118,8 @@ def from_cogtask(
     20 ms ('Response',)
     >>> print(data.decision[0].astype(int))  # the last 100 ms: the response phase
     [0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 1 1 1 1 1]
+    >>> list(data.trials)  # what cogtask says about each trial
+    ['trial_index', 'sample_idx', 'is_match', 'test_idx']
     >>> weighted = braintask.from_cogtask(task, 8, dt=20 * u.ms, grace=40 * u.ms,
     ...                                   response_weight=5.0)
     >>> print(weighted.weights[0, 18:])  # 40 ms of grace, then weight 5
@@ -143,7 +150,9 @@ def from_cogtask(
     vector = _is_vector(task, n_classes)
     weighting = _check_weighting(grace, response_weight)
     decision_names = _decision_phase_names(task, decision_phase)
-    used_dt, (x, y, mask, decision) = _draw(task, n_samples, start_index, decision_names, dt)
+    used_dt, (x, y, mask, decision, trials) = _draw(task, n_samples, start_index,
+                                                    decision_names, dt)
+    trials = {name: _widen(np.asarray(value)) for name, value in trials.items()}
     x = np.asarray(x, dtype=np.float32)
     mask = np.asarray(mask, dtype=bool)
     decision = np.asarray(decision, dtype=bool)
@@ -163,10 +172,17 @@ def from_cogtask(
         y = np.asarray(y, dtype=np.float32)
         if y.ndim == 2:  # one output value per step
             y = y[..., None]
-        return TaskDataset(x, y, None, info, mask=mask, decision=decision, weights=weights)
+        return TaskDataset(x, y, None, info, mask=mask, decision=decision, weights=weights,
+                           trials=trials)
     y = np.asarray(y).astype(np.int64)
     n_classes = _check_labels(task, y, mask, n_classes, n_samples)
-    return TaskDataset(x, y, n_classes, info, mask=mask, decision=decision, weights=weights)
+    return TaskDataset(x, y, n_classes, info, mask=mask, decision=decision, weights=weights,
+                       trials=trials)
+
+
+def _widen(value: np.ndarray) -> np.ndarray:
+    """float32 as float64 by the shortest decimal of each value (51.2 stays 51.2)."""
+    return value.astype(str).astype(np.float64) if value.dtype == np.float32 else value
 
 
 def _is_vector(task, n_classes) -> bool:

@@ -7,7 +7,8 @@ from typing import Iterator
 
 import numpy as np
 
-from ._datafields import check_fields, check_n_train
+from ._datafields import baseline_error, check_fields, check_n_train, make_batch
+from ._trialvars import pick_trials, trial_table
 
 __all__ = ["TaskDataset"]
 
@@ -56,6 +57,12 @@ class TaskDataset:
         ``(N, T)`` finite weights >= 0 of each step in the loss, for per-step
         targets only (e.g. :func:`braintask.from_cogtask`'s ``grace`` and
         ``response_weight``). Accuracies still count the kept steps alike.
+    trials : dict, optional
+        Trial variables, ``{name: (N,) array}`` of finite numbers, booleans or
+        strings: what the task says about each trial (the cue of a delayed
+        match-to-sample trial, the coherence of a perceptual decision). They
+        follow the trials through :meth:`subset`, :meth:`split` and
+        :meth:`padded`; :meth:`trial_table` shows them. Default: none.
 
     Examples
     --------
@@ -76,6 +83,7 @@ class TaskDataset:
     mask: np.ndarray | None = None
     decision: np.ndarray | None = None
     weights: np.ndarray | None = None
+    trials: dict = field(default_factory=dict)
 
     def __post_init__(self):
         for name, value in check_fields(self).items():
@@ -145,16 +153,7 @@ class TaskDataset:
         >>> round(data.baseline_angular_error)
         90
         """
-        if not self.vector:
-            return float("nan")
-        steps = self._decision_steps()
-        if not steps.any() or self.output_dim < 2:
-            return float("nan")
-        from ._losses import angular_error
-
-        targets = self.targets[steps].astype(np.float64)
-        answer = np.broadcast_to(targets.mean(axis=0), targets.shape)
-        return float(angular_error(answer, targets))
+        return baseline_error(self)
 
     @property
     def class_balance(self) -> np.ndarray:
@@ -230,7 +229,20 @@ class TaskDataset:
         """The trials selected by ``index`` (a slice, integer array or boolean mask)."""
         pick = lambda a: None if a is None else a[index]
         return TaskDataset(self.inputs[index], self.targets[index], self.n_classes, dict(self.info),
-                           pick(self.mask), pick(self.decision), pick(self.weights))
+                           pick(self.mask), pick(self.decision), pick(self.weights),
+                           pick_trials(self.trials, index))
+
+    def trial_table(self):
+        """The trial variables (:attr:`trials`) as a pandas DataFrame, one row per trial.
+
+        Examples
+        --------
+        >>> import braintask
+        >>> data = braintask.delayed_match_task(4, seq_len=5, n_symbols=3, seed=1)
+        >>> list(data.trial_table().columns), len(data.trial_table())
+        (['cue', 'probe', 'match'], 4)
+        """
+        return trial_table(self)
 
     def batch(self, index=None, dtype=np.float32) -> dict:
         """Trials as a time-major minibatch: the dict a Trainer's compiled step reads.
@@ -240,20 +252,7 @@ class TaskDataset:
         ``(T, B, D)`` floats for continuous targets); ``index`` selects trials
         (all by default).
         """
-        index = slice(None) if index is None else index
-        out = {"x": np.asarray(self.inputs[index], dtype=dtype).swapaxes(0, 1)}
-        y = np.asarray(self.targets[index], dtype=dtype if self.vector else np.int32)
-        if not self.per_step:
-            out["y"] = y
-            return out
-        mask = np.ones(y.shape[:2], bool) if self.mask is None else self.mask[index]
-        decision = mask if self.decision is None else self.decision[index] & mask
-        out["y"] = y.swapaxes(0, 1)
-        out["mask"] = mask.swapaxes(0, 1).astype(dtype)
-        out["decision"] = decision.swapaxes(0, 1).astype(dtype)
-        if self.weights is not None:  # the loss's step weights, zero where masked out
-            out["weight"] = (self.weights[index] * mask).swapaxes(0, 1).astype(dtype)
-        return out
+        return make_batch(self, index, dtype)
 
     def padded(self, seq_len: int | None = None, n_features: int | None = None) -> "TaskDataset":
         """The same trials, padded to ``seq_len`` steps and ``n_features`` inputs.

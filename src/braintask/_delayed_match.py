@@ -57,7 +57,10 @@ def delayed_match_task(
     -------
     TaskDataset
         ``inputs`` ``(n_samples, seq_len, n_symbols)`` float64 and
-        ``targets`` ``(n_samples,)`` int64, with ``n_classes = 2``.
+        ``targets`` ``(n_samples,)`` int64, with ``n_classes = 2``; the
+        trial variables ``trials`` (see :meth:`braintask.TaskDataset.trial_table`)
+        ``cue`` and ``probe`` (symbol indices) and ``match`` (1 when they are
+        the same symbol).
 
     Examples
     --------
@@ -68,6 +71,8 @@ def delayed_match_task(
     >>> data = braintask.delayed_match_task(8, n_symbols=2, delay=20, noise=0.1)
     >>> data.seq_len
     22
+    >>> data.trial_table().head(2).to_dict("list")  # one row per trial
+    {'cue': [1, 1], 'probe': [0, 1], 'match': [0, 1]}
     """
     n_samples = check_int("n_samples", n_samples, 1)
     n_symbols = check_int("n_symbols", n_symbols, 2)
@@ -113,4 +118,5 @@ def delayed_match_task(
         task="delayed_match_task", n_samples=n_samples, seq_len=seq_len, n_symbols=n_symbols,
         seed=seed, delay=seq_len - 2, noise=noise,
     )
-    return TaskDataset(inputs, match, n_classes=2, info=info)
+    trials = dict(cue=cues, probe=probes, match=match)
+    return TaskDataset(inputs, match, n_classes=2, info=info, trials=trials)
