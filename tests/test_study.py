@@ -166,3 +166,22 @@ def test_provenance_marks_changes_only_in_the_watched_code(tmp_path):
     assert braintask.provenance(tmp_path)["commit"].endswith("+changes")
     (tmp_path / "code" / "a.py").write_text("x = 2\n")
     assert braintask.provenance(tmp_path, watch=[tmp_path / "code"])["commit"].endswith("+changes")
+
+
+def test_the_provenance_is_taken_when_a_run_starts(tmp_path, monkeypatch):
+    import braintask._study as study_module
+
+    calls = []
+    real = study_module.provenance
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return dict(real(*args, **kwargs), commit=f"commit-{len(calls)}")
+
+    monkeypatch.setattr(study_module, "provenance", counted)
+    study = braintask.Study(poly, units(3), tmp_path / "r.jsonl", regenerate="x")
+    study.run(log=None)
+    commits = {e["provenance"]["commit"] for e in study.entries().values()}
+    assert commits == {"commit-1"} and len(calls) == 1  # once per run, not per unit
+    dates = [e["provenance"]["date"] for e in study.entries().values()]
+    assert dates == sorted(dates)

@@ -63,14 +63,12 @@ def _differences(recorded, fresh, where=""):
 
 
 def _gap(recorded, fresh) -> float:
-    if recorded is None or fresh is None or isinstance(recorded, str) or isinstance(fresh, str):
+    if not all(isinstance(v, (int, float)) for v in (recorded, fresh)):  # None, str, list
         return 0.0 if recorded == fresh else math.inf
-    if isinstance(recorded, (list, dict)) or isinstance(fresh, (list, dict)):
-        return math.inf
     r, f = float(recorded), float(fresh)
-    if math.isnan(r) and math.isnan(f):
-        return 0.0
-    return abs(r - f) if not (math.isnan(r) or math.isnan(f)) else math.inf
+    if math.isnan(r) or math.isnan(f):
+        return 0.0 if math.isnan(r) and math.isnan(f) else math.inf
+    return abs(r - f)
 
 
 def _run_one(run_unit, unit):  # in a worker process, or here
@@ -175,9 +173,10 @@ class Study:
         done = self.results()
         return [u for u in self._units(done) if unit_key(u) not in done]
 
-    def _append(self, unit, result, seconds):
+    def _append(self, unit, result, seconds, made_by: dict):
+        now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
         entry = {"key": unit_key(unit), "unit": unit, "result": result,
-                 "seconds": round(seconds, 3), "provenance": provenance(self._code_dir, watch=self._watch())}
+                 "seconds": round(seconds, 3), "provenance": dict(made_by, date=now)}
         line = json.dumps(entry, sort_keys=True, allow_nan=True)
         self.record.parent.mkdir(parents=True, exist_ok=True)
         text = self.record.read_text(encoding="utf8") if self.record.exists() else ""
@@ -205,19 +204,21 @@ class Study:
             One row per recorded unit: its fields, ``result`` and ``seconds``.
         """
         jobs = check_int("jobs", jobs, 1)
+        # the code this run executes is the code as it starts: later commits do not count
+        made_by = provenance(self._code_dir, watch=self._watch())
         while todo := self.pending():
             if jobs == 1:
                 finished = (_run_one(self.run_unit, u) for u in todo)
-                self._collect(finished, len(todo), log)
+                self._collect(finished, len(todo), log, made_by)
             else:
                 with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
                     futures = [pool.submit(_run_one, self.run_unit, u) for u in todo]
-                    self._collect((f.result() for f in futures), len(todo), log)
+                    self._collect((f.result() for f in futures), len(todo), log, made_by)
         return self.table()
 
-    def _collect(self, finished: Iterable, n: int, log):
+    def _collect(self, finished: Iterable, n: int, log, made_by: dict):
         for i, (unit, result, seconds) in enumerate(finished, 1):
-            self._append(unit, result, seconds)
+            self._append(unit, result, seconds, made_by)
             if log is not None:
                 log(f"[{i}/{n}] {unit_key(unit)}: {seconds:.1f} s")
 
@@ -249,10 +250,9 @@ class Study:
                      hours=("seconds", lambda s: round(s.sum() / 3600, 2))).reset_index())
 
     def unit_for_today(self, *, max_seconds: float | None = None, day=None) -> dict:
-        """The unit a build re-checks: the recorded units (those that took at most
-        ``max_seconds``, if given) sorted by key, and the one at index
-        ``day.toordinal() % count``, ``day`` being today's UTC date: a different
-        unit every day, the same one all day."""
+        """The unit a build re-checks: among the recorded units (that took at most
+        ``max_seconds``, if given) sorted by key, the one at ``day.toordinal() % count``
+        (``day``: today's UTC date), so a different unit every day, the same all day."""
         entries = sorted(self.entries().values(), key=lambda e: e["key"])
         if max_seconds is not None:
             entries = [e for e in entries if e["seconds"] <= max_seconds]
