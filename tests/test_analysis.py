@@ -451,3 +451,23 @@ def test_ablation_restores_weights_when_scoring_fails(gru, dms, monkeypatch):
 def test_ablation_bad_input(gru, dms, units, kwargs, message):
     with pytest.raises(ValueError, match=message):
         braintask.ablate_units(gru, dms, units, **kwargs)
+
+
+def test_psychometric_standard_errors_are_the_binomial_fisher_information():
+    # rates exactly on the curve: the errors must still be those n trials per level allow
+    slope, threshold, n = 0.8, 2.0, 400
+    levels = np.array([-3.0, -1.0, 0.0, 1.0, 2.0, 3.0, 5.0, 7.0])
+    p = 1 / (1 + np.exp(-slope * (levels - threshold)))
+    counts = np.round(p * n).astype(int)
+    difficulty = np.repeat(levels, n)
+    outcome = np.concatenate([np.arange(n) < k for k in counts])
+    fit = braintask.psychometric(difficulty, outcome)
+    rates = counts / n
+    p_hat = 1 / (1 + np.exp(-fit.slope * (levels - fit.threshold)))
+    grad = np.stack([p_hat * (1 - p_hat) * (levels - fit.threshold),
+                     -fit.slope * p_hat * (1 - p_hat)], axis=1)
+    info = (grad.T * (n / (p_hat * (1 - p_hat)))) @ grad  # sum of n_i/(p(1-p)) g g^T
+    expected = np.sqrt(np.diag(np.linalg.inv(info)))
+    assert np.allclose([fit.slope_se, fit.threshold_se], expected, rtol=0.05)
+    assert abs(fit.slope - slope) < 0.05 and abs(fit.threshold - threshold) < 0.05
+    assert np.allclose(rates, counts / n)

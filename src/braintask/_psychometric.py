@@ -53,15 +53,21 @@ class Psychometric:
 
 
 def _fit(levels, rates, counts, floor: float):
-    """``(slope, threshold, slope_se, threshold_se)`` by weighted least squares on the
-    level rates (weight n per level: the same fit as least squares on single trials)."""
+    """``(slope, threshold, slope_se, threshold_se)``: least squares on the level rates
+    with binomial variances ``P (1 - P) / n`` taken at the fitted curve (a Fisher-scoring
+    step, so the covariance is the inverse Fisher information of the binomial model)."""
     from scipy.optimize import curve_fit
 
+    model = lambda x, s, t: _logistic(x, s, t, floor)  # noqa: E731
     span = float(np.ptp(levels)) or 1.0
-    guess = (4.0 / span, float(np.average(levels, weights=counts)))
+    params = (4.0 / span, float(np.average(levels, weights=counts)))
     try:
-        params, cov = curve_fit(lambda x, s, t: _logistic(x, s, t, floor), levels, rates,
-                                p0=guess, sigma=1.0 / np.sqrt(counts), maxfev=10000)
+        for sigma, absolute in [(1.0 / np.sqrt(counts), False), (None, True)]:
+            if sigma is None:  # binomial standard deviations at the first fit
+                p = np.clip(model(levels, *params), 1e-6, 1 - 1e-6)
+                sigma = np.sqrt(p * (1 - p) / counts)
+            params, cov = curve_fit(model, levels, rates, p0=params, sigma=sigma,
+                                    absolute_sigma=absolute, maxfev=10000)
     except RuntimeError:  # no convergence
         return (float("nan"),) * 4
     errors = np.sqrt(np.clip(np.diag(cov), 0, None))
@@ -105,7 +111,7 @@ def psychometric(difficulty, outcome, *, times=None, floor: float = 0.0,
     >>> result.table["lower"].round(3).tolist()  # Wilson 95% intervals
     [0.0, 0.046, 0.15, 0.301, 0.51]
     >>> round(result.slope, 2), abs(round(result.threshold, 2))  # symmetric: threshold 0
-    (0.27, 0.0)
+    (0.31, 0.0)
     """
     from scipy.stats import binomtest
 
