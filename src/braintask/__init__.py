@@ -13,7 +13,7 @@ The whole public API:
   (which direction is better)
 - losses and metrics: :func:`cross_entropy`, :func:`masked_cross_entropy`, :func:`accuracy`;
   for continuous targets :func:`masked_mean_squared_error`, :func:`angular_error`
-- models: :class:`RecurrentClassifier`, :func:`count_parameters`
+- models: :class:`RecurrentClassifier`, :class:`NodeNetwork`, :func:`count_parameters`
 - hidden states: :func:`batch_hidden_states`
 - errors and warnings: :class:`TrainingDiverged`, :class:`CheckpointError`,
   :class:`ZeroGradientWarning`
@@ -44,6 +44,7 @@ from ._history import History
 from ._losses import (accuracy, angular_error, cross_entropy, masked_cross_entropy,
                       masked_mean_squared_error)
 from ._models import RecurrentClassifier, count_parameters
+from ._nodes import NodeNetwork
 from ._onestep import OneStep, step_function
 from ._psychometric import Psychometric, decision_times, psychometric
 from ._sources import TrialSource, cogtask_source, delayed_match_source
@@ -84,6 +85,7 @@ __all__ = [
     "masked_mean_squared_error",
     "angular_error",
     "RecurrentClassifier",
+    "NodeNetwork",
     "count_parameters",
     "batch_hidden_states",
     "TrainingDiverged",

@@ -1,0 +1,136 @@
+"""brainmass node models as trainable recurrent networks (braintask.NodeNetwork)."""
+
+import brainmass
+import brainstate
+import braintools
+import brainunit as u
+import jax
+import numpy as np
+import pytest
+
+import braintask
+
+
+def wilson_cowan(n=16, **kw):
+    return braintask.NodeNetwork(brainmass.WilsonCowanStep(n), 2, 2, drive="rE_inp",
+                                 couple_from="rE", **kw)
+
+
+def trainer(seed=0, build=wilson_cowan, **kw):
+    brainstate.random.seed(seed)
+    return braintask.Trainer(build(), braintools.optim.Adam(lr=1e-2, grad_clip_norm=1.0),
+                             batch_size=16, seed=seed, progress=False, **kw)
+
+
+def weights(model):
+    return {k: [np.asarray(u.get_magnitude(v)).tobytes() for v in jax.tree.leaves(s.value)]
+            for k, s in model.states(brainstate.ParamState).items()}
+
+
+def records(history):
+    return [{k: v for k, v in r.items() if k != "time"} for r in history.records]
+
+
+def majority(data):
+    return float(np.bincount(np.asarray(data.targets)).max() / len(data.targets))
+
+
+@pytest.fixture(scope="module")
+def dms():
+    """Noisy 2-symbol delayed match-to-sample: every held-out trial is new."""
+    return braintask.delayed_match_task(256, seq_len=8, n_symbols=2, seed=5,
+                                        noise=0.05).split(192)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_wilson_cowan_learns_delayed_match_above_the_majority_baseline(dms, seed):
+    train, test = dms
+    t = trainer(seed)
+    assert braintask.count_parameters(brainmass.WilsonCowanStep(16)) == 0
+    assert braintask.count_parameters(t.model) == 2 * 16 + 16 + 16 * 16 + 16 + 16 * 2 + 2
+    t.fit(train, test, epochs=10)
+    # 3 seeds x 3 datasets reached 1.00 held out in 10 epochs when written; 0.8 leaves room
+    assert t.history[-1]["test_acc"] >= max(0.8, majority(test) + 0.2)
+
+
+def test_damped_stuart_landau_learns_too(dms):
+    def build():
+        return braintask.NodeNetwork(brainmass.StuartLandauStep(16, a=-0.05), 2, 2,
+                                     drive="x_inp", couple_from="x", read=("x", "y"))
+    train, test = dms
+    t = trainer(1, build, init_states="per_trial")  # its initial states are random
+    t.fit(train, test, epochs=10)
+    assert t.history[-1]["test_acc"] >= max(0.8, majority(test) + 0.2)
+
+
+def test_the_readout_has_no_units_even_for_states_with_units(dms):
+    train, _ = dms
+    net = braintask.NodeNetwork(brainmass.JansenRitStep(4), 2, 2, drive="M_inp",
+                                couple_from="M", read=("M", "E"), input_gain=0.0)
+    assert net.input_unit == u.mV  # from the default of JansenRitStep.update's M_inp
+    braintask.batch_hidden_states(net, 3)
+    assert isinstance(net.node.M.value, u.Quantity)
+    logits = net(np.asarray(train.inputs[:3]).swapaxes(0, 1))
+    assert not isinstance(logits, u.Quantity) and logits.shape == (3, 2)
+    t = trainer(0)
+    logits, states = t.predict(train.inputs[:5], states=True)
+    assert logits.shape == (5, 2) and not isinstance(logits, u.Quantity)
+    assert states["node/rE"].shape == (8, 5, 16)
+
+
+def test_per_step_readout(dms):
+    net = wilson_cowan(per_step=True)
+    braintask.batch_hidden_states(net, 4)
+    assert net(np.zeros((8, 4, 2))).shape == (8, 4, 2)
+
+
+def test_named_node_constants_become_trainable_per_unit(dms):
+    train, test = dms
+    t = trainer(0, lambda: wilson_cowan(trainable=("wEE", "tau_E")))
+    wee = np.asarray(t.model.node.wEE.value())
+    assert wee.shape == (16,) and np.all(wee == 12.0)
+    assert u.get_unit(t.model.node.tau_E.value()) == u.ms
+    t.fit(train, test, epochs=1)
+    assert not np.all(np.asarray(t.model.node.wEE.value()) == 12.0)
+
+
+def test_a_checkpoint_resumes_bit_for_bit(dms, tmp_path):
+    train, test = dms
+    straight = trainer(0, lambda: wilson_cowan(trainable=("wEE",)))
+    straight.fit(train, test, epochs=2)
+    straight.save(tmp_path / "c.msgpack")
+    straight.fit(train, test, epochs=2)
+    resumed = trainer(0, lambda: wilson_cowan(trainable=("wEE",))).load(tmp_path / "c.msgpack")
+    resumed.fit(train, test, epochs=2)
+    assert weights(resumed.model) == weights(straight.model)
+    assert records(resumed.history) == records(straight.history)
+
+
+def test_two_seeds_at_once(dms):
+    train, test = dms
+    grid = braintask.MultiSeedTrainer(
+        wilson_cowan, lambda: braintools.optim.Adam(lr=1e-2, grad_clip_norm=1.0),
+        seeds=[0, 1], batch_size=16, progress=False)
+    grid.fit(train, test, epochs=2)
+    last = [h[-1] for h in grid.histories]
+    assert len(last) == 2 and last[0]["train_loss"] != last[1]["train_loss"]
+    assert all(np.isfinite(r["test_loss"]) for r in last)
+
+
+@pytest.mark.parametrize("kw, words", [
+    (dict(drive="x_inp"), r"drive 'x_inp' is not one of WilsonCowanStep's inputs: "
+                          r"\['rE_inp', 'rI_inp'\]"),
+    (dict(drive="rE_inp", couple_from="x"),
+     r"couple_from state 'x' is not one of WilsonCowanStep's names: \['rE', 'rI'\]"),
+    (dict(drive="rE_inp", read=("rE", "V")), r"read state 'V' is not one of"),
+    (dict(drive="rE_inp", trainable=("wXX",)), r"trainable constant 'wXX' is not one of "
+                                                r"WilsonCowanStep's names: \[.*'wEE'"),
+])
+def test_bad_names_are_refused_with_the_allowed_ones(kw, words):
+    with pytest.raises(ValueError, match=words):
+        braintask.NodeNetwork(brainmass.WilsonCowanStep(4), 2, 2, **kw)
+
+
+def test_a_node_without_a_1d_size_is_refused():
+    with pytest.raises(ValueError, match=r"node must have a 1-D size .* \(2, 3\)"):
+        braintask.NodeNetwork(brainmass.WilsonCowanStep((2, 3)), 2, 2, drive="rE_inp")
