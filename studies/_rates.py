@@ -37,6 +37,12 @@ def grow(rates: list, chosen: float) -> float | None:
     return None
 
 
+def beyond(rates: list) -> list:
+    """The next rates of LADDER below and above the grid, where the ladder has them."""
+    lo, hi = LADDER.index(min(rates)), LADDER.index(max(rates))
+    return [LADDER[i] for i in (lo - 1, hi + 1) if 0 <= i < len(LADDER)]
+
+
 def on_edge(rates, chosen: float) -> bool:
     """Whether ``chosen`` is the lowest or highest of ``rates`` without being an end of
     the ladder: the grid should have grown there."""
@@ -47,7 +53,8 @@ def grid_units(results: dict, groups: list[dict], start_rates: list, cap_updates
                extra: dict, grow_grid: bool = True, score: str = "val_acc") -> list[dict]:
     """Every unit needed given the results so far: ``start_rates`` for each group (a dict
     of the unit's other fields, e.g. model and task), then one rate more beyond the edge
-    while the chosen rate sits on it. ``extra`` fields are added to every unit."""
+    while the chosen rate sits on it; while no rate tried has a seed that met the
+    criterion, one rate more at both ends. ``extra`` fields are added to every unit."""
     done = {}
     for key, result in results.items():
         unit = json.loads(key)
@@ -58,7 +65,10 @@ def grid_units(results: dict, groups: list[dict], start_rates: list, cap_updates
         tried = done.get(json.dumps(group, sort_keys=True), {})
         rates = sorted(set(start_rates) | set(tried))
         if grow_grid and set(rates) <= set(tried):
-            beyond = grow(rates, choose_rate(tried, cap_updates, score))
-            rates += [beyond] if beyond is not None else []
+            best = choose_rate(tried, cap_updates, score)
+            if rate_score(tried[best], cap_updates, score)[0] == 0:  # none met it anywhere
+                rates += beyond(rates)
+            else:
+                rates += [r for r in [grow(rates, best)] if r is not None]
         needed += [dict(group, lr=lr, **extra) for lr in rates]
     return needed

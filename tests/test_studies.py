@@ -68,3 +68,18 @@ def test_quick_mode_refuses_to_write_the_studys_record():
     done = subprocess.run([sys.executable, str(STUDIES / "memory.py"), "--quick"],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode != 0 and "--quick needs --record" in done.stderr
+
+
+def test_when_no_rate_meets_the_criterion_the_grid_grows_at_both_ends():
+    def run(lr):  # only the highest rate of the ladder learns
+        ok = lr >= 1e-1
+        return result([ok], [100 if ok else None], [0.95 if ok else 0.5 + lr])
+
+    results = {}
+    while todo := [u for u in _rates.grid_units(results, [{"m": 1}], [1e-3, 3e-3, 1e-2],
+                                                1200, {})
+                   if json.dumps(u, sort_keys=True) not in results]:
+        for unit in todo:
+            results[json.dumps(unit, sort_keys=True)] = run(unit["lr"])
+    rates = sorted(json.loads(k)["lr"] for k in results)
+    assert 1e-1 in rates and 3e-4 in rates  # it searched both ways until one rate worked
