@@ -49,7 +49,7 @@ def test_wilson_cowan_learns_delayed_match_above_the_majority_baseline(dms, seed
     assert braintask.count_parameters(brainmass.WilsonCowanStep(16)) == 0
     assert braintask.count_parameters(t.model) == 2 * 16 + 16 + 16 * 16 + 16 + 16 * 2 + 2
     t.fit(train, test, epochs=10)
-    # 3 seeds x 3 datasets reached 1.00 held out in 10 epochs when written; 0.8 leaves room
+    # seeds 0-5 reached 0.98-1.00 held out in 10 epochs when written; 0.8 leaves room
     assert t.history[-1]["test_acc"] >= max(0.8, majority(test) + 0.2)
 
 
@@ -61,6 +61,20 @@ def test_damped_stuart_landau_learns_too(dms):
     t = trainer(1, build, init_states="per_trial")  # its initial states are random
     t.fit(train, test, epochs=10)
     assert t.history[-1]["test_acc"] >= max(0.8, majority(test) + 0.2)
+
+
+def test_wong_wang_learns_with_a_large_gain_and_a_10_ms_step(dms):
+    """Its gating variables have a 100 ms time constant: at dt = 1 ms the 8 steps
+    barely move them (chance after 15 epochs when written); at 10 ms with gain 30,
+    seeds 0-3 all reached 1.00 held out at some epoch within 10."""
+    def build():
+        return braintask.NodeNetwork(brainmass.WongWangStep(16), 2, 2, drive="coherence",
+                                     couple_from="S1", read=("S1", "S2"), input_gain=30.0)
+    brainstate.environ.set(dt=10.0 * u.ms)
+    train, test = dms
+    t = trainer(0, build)
+    t.fit(train, test, epochs=10)
+    assert max(t.history.to_pandas()["test_acc"]) >= max(0.75, majority(test) + 0.2)
 
 
 def test_the_readout_has_no_units_even_for_states_with_units(dms):
