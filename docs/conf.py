@@ -68,5 +68,5 @@ nitpicky = True
 # Types from other projects cannot be linked without intersphinx.
 nitpick_ignore_regex = [
     (r"py:.*", r"(numpy|np|jax|jnp|brainstate|braintools|brainmass|brainunit|saiunit|matplotlib|pandas|scipy|pathlib|os)(\..*)?"),
-    (r"py:.*", r"(optional|callable|sequence of callables|sequence|array-like|array|path)"),
+    (r"py:.*", r"(optional|callable|sequence of callables|sequence|array-like|array|path|Path)"),
 ]

@@ -233,7 +233,7 @@ class TaskDataset:
                            pick_trials(self.trials, index))
 
     def trial_table(self):
-        """The trial variables (:attr:`trials`) as a pandas DataFrame, one row per trial.
+        """The trial variables (``trials``) as a pandas DataFrame, one row per trial.
 
         Examples
         --------

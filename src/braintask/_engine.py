@@ -61,7 +61,7 @@ class Engine:
         Data parallelism: minibatches split over the mesh's ``"batch"`` axis.
     hidden : HiddenBatcher, optional
         The hidden states of another engine on the same model, to share.
-    init_states : {None, "shared", "per_trial"}
+    init_states : str or None
         How forward passes start (see :class:`HiddenBatcher`); None is
         ``"shared"`` with a warning when the model's initial states are random.
     """

@@ -97,7 +97,7 @@ class Trainer(TrainerState):
         same data, model and seed (checked: a ``ValueError`` names what
         differs); it feeds its own devices their share of every minibatch, and
         process 0 alone writes checkpoints and logs.
-    init_states : {None, "shared", "per_trial"}
+    init_states : str or None
         Where every trial's hidden states start. ``"shared"``: the model's
         ``init_state`` runs once, unbatched, when the Trainer is built, and
         every trial of every minibatch starts from that state. ``"per_trial"``:
