@@ -82,7 +82,8 @@ def run_unit(unit: dict, recheck: bool = False) -> dict:
         lambda: build_model(unit["model"]),
         lambda: braintools.optim.Adam(lr=unit["lr"], grad_clip_norm=1.0),
         seeds=unit["seeds"], batch_size=BATCH_SIZE, progress=False)
-    criterion = braintask.Criterion("val_acc", at_least=CRITERION, for_epochs=FOR_EPOCHS)
+    criterion = braintask.Criterion("val_acc", at_least=CRITERION,
+                                    for_epochs=FOR_EPOCHS)
     epochs = RECHECK_EPOCHS if recheck else unit["max_epochs"]
     grid.fit(source, val=val, epochs=epochs, criterion=criterion)
     history = {str(seed): {k: [float(v) for v in h.to_pandas()[k]]
@@ -90,7 +91,7 @@ def run_unit(unit: dict, recheck: bool = False) -> dict:
                for seed, h in zip(unit["seeds"], grid.histories)}
     if recheck:
         return {"history": history}
-    scores = grid.evaluate(test)  # after training; the rate is chosen on validation only
+    scores = grid.evaluate(test)  # after training; rates are chosen on validation only
     seeds = {}
     for seed, h, score in zip(unit["seeds"], grid.histories, scores):
         met = h.criterion["epoch"] is not None
@@ -100,7 +101,8 @@ def run_unit(unit: dict, recheck: bool = False) -> dict:
             "val_acc": float(h[-1]["val_acc"]), "train_acc": float(h[-1]["train_acc"]),
             "test_acc": float(score["acc"]),
         }
-    return {"seeds": seeds, "history": history, "test_majority": float(test.majority_rate),
+    return {"seeds": seeds, "history": history,
+            "test_majority": float(test.majority_rate),
             "val_majority": float(val.majority_rate),
             "test_copies": int(source.count_copies(
                 test, range(max(len(h) for h in grid.histories))))}

@@ -78,11 +78,12 @@ def _show_progress() -> bool:
 def progress_bar(progress, total: int, desc: str):
     """A tqdm bar over epochs (``tqdm.auto``: a widget in notebooks); ``progress=None``
     shows it on a terminal or in Jupyter. Of several processes, only process 0 shows it."""
-    from tqdm.auto import tqdm
-
-    disable = (not _show_progress()) if progress is None else not progress
-    return tqdm(total=total, desc=desc, unit="epoch", disable=disable or not is_main(),
-                leave=False)
+    disable = ((not _show_progress()) if progress is None else not progress) or not is_main()
+    if disable:  # plain tqdm: tqdm.auto warns on import in a kernel without ipywidgets
+        from tqdm import tqdm
+    else:
+        from tqdm.auto import tqdm
+    return tqdm(total=total, desc=desc, unit="epoch", disable=disable, leave=False)
 
 
 def diverged(finite, epoch: int, history, n_steps: int, who: str = "") -> TrainingDiverged:
