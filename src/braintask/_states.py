@@ -68,10 +68,13 @@ class HiddenBatcher:
     from one minibatch into the next.
     """
 
-    def __init__(self, model: brainstate.nn.Module, per_trial: bool = False):
+    def __init__(self, model: brainstate.nn.Module, per_trial: bool = False,
+                 detect_random: bool = True):
         self.model, self.per_trial = model, per_trial
-        #: Whether the model's ``init_state`` draws at random (see :func:`random_hidden_states`).
-        self.random = random_hidden_states(model)
+        #: Whether the model's ``init_state`` draws at random (see
+        #: :func:`random_hidden_states`; ``None`` when not asked: the question
+        #: compares two concrete initialisations, so it cannot be asked in a trace).
+        self.random = random_hidden_states(model) if detect_random else None
         brainstate.nn.init_all_states(model)
         found = model.states(_is_hidden)
         #: Each state's path in the model, e.g. ``"layers/0/h2h/model/x"``.
@@ -182,7 +185,7 @@ def batch_hidden_states(model: brainstate.nn.Module, batch_size: int) -> None:
     >>> net.layers[0].horn.x.value.shape
     (5, 8)
     """
-    HiddenBatcher(model).reset(batch_size)
+    HiddenBatcher(model, detect_random=False).reset(batch_size)
 
 
 def recorded(logits, outs, traces, names) -> tuple:
