@@ -41,6 +41,20 @@ class TimeSummed(brainstate.nn.Module):
         return x @ self.w.value
 
 
+class InHertz(TimeSummed):
+    """(B, C) logits, but as a rate in Hz: logits must be unitless."""
+
+    def update(self, x):
+        return (x[-1] @ self.w.value) * u.Hz
+
+
+class Weightless(brainstate.nn.Module):
+    """Nothing to train."""
+
+    def update(self, x):
+        return x[-1]
+
+
 def with_dt_unset():
     brainstate.environ.pop("dt")
     try:
@@ -173,6 +187,24 @@ CASES = [
      ValueError, "needs per-step targets"),
     ("criterion on an unrecorded metric", fit(criterion=braintask.Criterion(
         "val_decision_acc", at_least=0.9)), ValueError, "val_decision_acc"),
+    # --- the dry run of a model
+    ("check_model: not a module", lambda: braintask.check_model(lambda x: x, TRAIN), TypeError,
+     "model must be a brainstate.nn.Module"),
+    ("check_model: batch_size zero", lambda: braintask.check_model(horn(), TRAIN, batch_size=0),
+     ValueError, "batch_size"),
+    ("check_model: not a dataset", lambda: braintask.check_model(horn(), TRAIN.inputs), TypeError,
+     "data must be"),
+    ("check_model: input width not the model's", lambda: braintask.check_model(
+        horn(n_input=3), TRAIN), ValueError, r"\(T, B, F\) = \(5, 2, 2\): 2 input features"),
+    ("check_model: output not (B, C)", lambda: braintask.check_model(TimeSummed(), TRAIN),
+     ValueError, r"\(B, C\) logits"),
+    ("check_model: outputs not the classes", lambda: braintask.check_model(
+        brainmass.HORNSeqNetwork(n_input=2, n_hidden=4, n_output=3), TRAIN), ValueError,
+     "n_classes=2: the model's readout must have exactly 2 outputs"),
+    ("check_model: logits with units", lambda: braintask.check_model(InHertz(), TRAIN),
+     ValueError, r"logits with units \(Hz\)"),
+    ("check_model: no weights", lambda: braintask.check_model(Weightless(), TRAIN), ValueError,
+     "no brainstate.ParamState weights"),
 ]
 
 

@@ -13,7 +13,8 @@ The whole public API:
   (which direction is better)
 - losses and metrics: :func:`cross_entropy`, :func:`masked_cross_entropy`, :func:`accuracy`;
   for continuous targets :func:`masked_mean_squared_error`, :func:`angular_error`
-- models: :class:`RecurrentClassifier`, :class:`NodeNetwork`, :func:`count_parameters`
+- models: :class:`RecurrentClassifier`, :class:`NodeNetwork`, :func:`count_parameters`;
+  a dry run before training: :func:`check_model` (:class:`ModelCheck`)
 - hidden states: :func:`batch_hidden_states`
 - errors and warnings: :class:`TrainingDiverged`, :class:`CheckpointError`,
   :class:`ZeroGradientWarning`
@@ -43,6 +44,7 @@ from ._fixedpoints import FixedPoints, find_fixed_points
 from ._history import History
 from ._losses import (accuracy, angular_error, cross_entropy, masked_cross_entropy,
                       masked_mean_squared_error)
+from ._modelcheck import ModelCheck, check_model
 from ._models import RecurrentClassifier, count_parameters
 from ._nodes import NodeNetwork
 from ._onestep import OneStep, step_function
@@ -87,6 +89,8 @@ __all__ = [
     "RecurrentClassifier",
     "NodeNetwork",
     "count_parameters",
+    "check_model",
+    "ModelCheck",
     "batch_hidden_states",
     "TrainingDiverged",
     "CheckpointError",

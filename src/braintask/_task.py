@@ -113,9 +113,11 @@ class TaskSpec:
         return record
 
 
-def describe_task(data, forward, *, loss, metrics: dict, name: str = "train") -> TaskSpec:
+def describe_task(data, forward, *, loss, metrics: dict, name: str = "train",
+                  n_outputs: int | None = None) -> TaskSpec:
     """The :class:`TaskSpec` of ``data`` for the model run by ``forward(x)`` (a
-    time-major batch in, outputs out), probed on two trials (shapes only)."""
+    time-major batch in, outputs out), probed on two trials (shapes only) unless
+    ``n_outputs`` gives what a probe already found."""
     data = as_dataset(data, name)
     metrics = dict(metrics)
     if loss is None:
@@ -123,7 +125,7 @@ def describe_task(data, forward, *, loss, metrics: dict, name: str = "train") ->
             if data.per_step else None
     if data.vector and metrics.get("acc") is accuracy:
         del metrics["acc"]  # no classes: angular error on the decision period
-    n_outputs = _probe(data, forward, name)
+    n_outputs = _probe(data, forward, name) if n_outputs is None else n_outputs
     if loss is None:
         from ._losses import cross_entropy
         loss = cross_entropy
