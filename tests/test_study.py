@@ -113,6 +113,27 @@ def test_bad_study_input_is_named(tmp_path):
         braintask.Study(poly, units(), path, regenerate="x").entries()
 
 
+def grown_groups(results):
+    """Two groups; group 0's grid grows by one unit once its first two are recorded."""
+    done = {json.loads(k)["a"] for k in results}
+    grown = [{"a": 2}] if {0, 1} <= done else []
+    return [{"a": 0}, {"a": 1}] + grown + [{"a": 10}]
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_grown_unit_runs_before_the_next_group_starts(tmp_path, jobs):
+    study = braintask.Study(poly, grown_groups, tmp_path / "o.jsonl", regenerate="x")
+    lines = []
+    study.run(jobs=jobs, log=lines.append)
+    order = [json.loads(k)["a"] for k in study.entries()]
+    assert sorted(order) == [0, 1, 2, 10]
+    if jobs == 1:  # the grown unit is asked for as soon as its group's results are in
+        assert order == [0, 1, 2, 10]
+    else:  # a worker that is free takes the first unit pending then
+        assert order[-1] in (2, 10) and set(order[:2]) <= {0, 1, 10}
+    assert lines[-1].endswith("(0 pending)")
+
+
 def test_units_run_in_worker_processes_as_here(tmp_path):
     here = braintask.Study(poly, units(3), tmp_path / "here.jsonl", regenerate="x")
     here.run(log=None)

@@ -6,15 +6,15 @@ from __future__ import annotations
 import datetime
 import inspect
 import json
-import math
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable
 
 from ._checks import check_int
+from ._compare import differences, gap
 from ._provenance import provenance
 
 __all__ = ["Study"]
@@ -42,33 +42,6 @@ def _read_lines(path: Path) -> list[dict]:
             raise ValueError(f"{path}:{number} is not a JSON line; the record is damaged. "
                              f"Delete the line (and its unit re-runs) or the file.") from None
     return entries
-
-
-def _differences(recorded, fresh, where=""):
-    """(path, recorded, fresh) for every number in ``fresh``; lists compare as prefixes."""
-    if isinstance(fresh, dict):
-        if not isinstance(recorded, dict):
-            yield where, recorded, fresh
-            return
-        for k, v in fresh.items():
-            yield from _differences(recorded.get(k), v, f"{where}/{k}")
-    elif isinstance(fresh, (list, tuple)):
-        if not isinstance(recorded, (list, tuple)) or len(recorded) < len(fresh):
-            yield where, recorded, fresh
-            return
-        for i, v in enumerate(fresh):
-            yield from _differences(recorded[i], v, f"{where}[{i}]")
-    else:
-        yield where, recorded, fresh
-
-
-def _gap(recorded, fresh) -> float:
-    if not all(isinstance(v, (int, float)) for v in (recorded, fresh)):  # None, str, list
-        return 0.0 if recorded == fresh else math.inf
-    r, f = float(recorded), float(fresh)
-    if math.isnan(r) or math.isnan(f):
-        return 0.0 if math.isnan(r) and math.isnan(f) else math.inf
-    return abs(r - f)
 
 
 def _run_one(run_unit, unit):  # in a worker process, or here
@@ -190,6 +163,10 @@ class Study:
     def run(self, *, jobs: int = 1, log: Callable | None = print):
         """Run every pending unit, appending each to the record as it finishes.
 
+        The pending units are asked for again after every finished unit, so a unit
+        that depends on results (a grid grown at its edge) starts as soon as they
+        are recorded, and a stopped study has finished its first groups.
+
         Parameters
         ----------
         jobs : int
@@ -206,21 +183,30 @@ class Study:
         jobs = check_int("jobs", jobs, 1)
         # the code this run executes is the code as it starts: later commits do not count
         made_by = provenance(self._code_dir, watch=self._watch())
-        while todo := self.pending():
-            if jobs == 1:
-                finished = (_run_one(self.run_unit, u) for u in todo)
-                self._collect(finished, len(todo), log, made_by)
-            else:
-                with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
-                    futures = [pool.submit(_run_one, self.run_unit, u) for u in todo]
-                    self._collect((f.result() for f in futures), len(todo), log, made_by)
-        return self.table()
+        if jobs == 1:
+            while todo := self.pending():
+                self._finished(_run_one(self.run_unit, todo[0]), 0, log, made_by)
+            return self.table()
+        with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
+            running = {}
+            while True:
+                todo = [u for u in self.pending() if unit_key(u) not in running]
+                for unit in todo[:jobs - len(running)]:
+                    running[unit_key(unit)] = pool.submit(_run_one, self.run_unit, unit)
+                if not running:
+                    return self.table()
+                done, _ = wait(running.values(), return_when=FIRST_COMPLETED)
+                for future in done:
+                    finished = future.result()
+                    del running[unit_key(finished[0])]
+                    self._finished(finished, len(running), log, made_by)
 
-    def _collect(self, finished: Iterable, n: int, log, made_by: dict):
-        for i, (unit, result, seconds) in enumerate(finished, 1):
-            self._append(unit, result, seconds, made_by)
-            if log is not None:
-                log(f"[{i}/{n}] {unit_key(unit)}: {seconds:.1f} s")
+    def _finished(self, finished: tuple, running: int, log, made_by: dict):
+        unit, result, seconds = finished
+        self._append(unit, result, seconds, made_by)
+        if log is not None:
+            left = len(self.pending()) - running
+            log(f"{unit_key(unit)}: {seconds:.1f} s ({left} pending)")
 
     def table(self):
         """The record as a pandas DataFrame: one row per unit, its fields as columns,
@@ -287,7 +273,7 @@ class Study:
         same = (now["hardware"] == entry["provenance"]["hardware"]
                 and now["versions"] == entry["provenance"]["versions"])
         allowed = 0.0 if same else float(tolerance)
-        gaps = [(where, _gap(r, f)) for where, r, f in _differences(entry["result"], fresh)]
+        gaps = [(where, gap(r, f)) for where, r, f in differences(entry["result"], fresh)]
         worst = max(gaps, key=lambda g: g[1], default=("", 0.0))
         matches = bool(gaps) and worst[1] <= allowed
         message = (f"the re-run of {key} matches its record ({len(gaps)} numbers, largest "
