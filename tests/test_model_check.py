@@ -4,6 +4,7 @@ import warnings
 
 import brainmass
 import brainstate
+import braintools
 import brainunit as u
 import jax.numpy as jnp
 import numpy as np
@@ -145,3 +146,16 @@ def test_horn_unbatched_states_are_shown_at_the_batch_shape():
     assert check.ok and check.output_shape == (5, 2)
     assert set(check.hidden["shape"]) == {(6,)} and set(check.hidden["batched"]) == {(5, 6)}
     assert len(check.hidden) >= 2 and all(n.startswith("layers/0/") for n in check.hidden["name"])
+
+
+def test_the_trainer_trains_a_model_with_a_weight_it_never_reads():
+    data = braintask.delayed_match_task(32, seq_len=4, n_symbols=2, noise=0.1, seed=0)
+    model = Leaky(unused=True)
+    before = weights_of(model)
+    trainer = braintask.Trainer(model, braintools.optim.Adam(lr=1e-2), batch_size=8,
+                                progress=False)
+    trainer.fit(data, epochs=1)
+    after = weights_of(model)
+    assert len(after) == 3  # w_in, readout and the unread gain
+    changed = {str(k): not np.array_equal(after[k], before[k]) for k in before}
+    assert changed == {k: "gain" not in k for k in changed}  # only the gain stays

@@ -251,8 +251,7 @@ def check_model(model: brainstate.nn.Module, data, *, batch_size: int = 4,
         warnings.warn(
             f"no gradient reaches {len(result.unreached)} of {len(weights)} weights "
             f"({', '.join(result.unreached)}): their gradients are all zero on this batch, "
-            f"so training will not change them (a weight the model never reads stops the "
-            f"Trainer). Check that they feed the output, that inputs reach the network and "
+            f"so training will not change them. Check that they feed the output, that inputs reach the network and "
             f"that spiking neurons cross threshold.",
             ZeroGradientWarning, stacklevel=2)
     return result
