@@ -45,6 +45,7 @@ EXTRA = {  # tasks whose defaults need a word (see docs/tutorials/task_atlas.md)
 QUICK = dict(tasks=["PerceptualDecisionMaking"], models=["GRU"], seeds=[0, 1],
              rates=[1e-2], max_epochs=2)
 RECHECK_EPOCHS = 2
+LADDER, on_edge = _rates.LADDER, _rates.on_edge  # the rates a grid may grow to; its edge
 
 
 def task_names() -> list[str]:
@@ -192,6 +193,28 @@ def summarise(unit, grid, first, test, trials, metric, history) -> dict:
 
 def cap_updates(max_epochs: int = MAX_EPOCHS) -> int:
     return max_epochs * TRIALS_PER_EPOCH // BATCH_SIZE
+
+
+def rate_score(result: dict) -> tuple:
+    """How good a learning rate was, from validation only (see studies/_rates.py)."""
+    return _rates.rate_score(result, cap_updates(), score="val_score")
+
+
+def choose_rate(results_by_rate: dict) -> float:
+    """The learning rate with the best :func:`rate_score`."""
+    return _rates.choose_rate(results_by_rate, cap_updates(), score="val_score")
+
+
+def verdict(met: int, seeds: int, train_fits: bool) -> str:
+    """What a task-model result says: learned (every seed met the criterion), learned in
+    some seeds, or not learned within the cap, which measures the budget when the
+    training score is below the criterion too."""
+    if met == seeds:
+        return "learned"
+    if met:
+        return f"learned in {met} of {seeds} seeds"
+    return ("not learned: fits training trials only" if train_fits
+            else "not learned within the cap")
 
 
 def units(results: dict, quick: bool = False) -> list[dict]:
