@@ -9,6 +9,7 @@ leaves it out.
 """
 
 import importlib
+import json
 import os
 import re
 import subprocess
@@ -21,6 +22,39 @@ from site_pages import InputCells, rendered_cells
 ROOT = Path(__file__).parents[1]
 SITE = Path(os.environ.get("BRAINTASK_SITE", ROOT / "docs" / "_build" / "html"))
 TOOLING = ("myst_nb", "IPython", "sphinx", "myst_parser", "ipykernel")
+PHONE_PX, SMALLEST_PX = 368, 7  # a figure's width on a 400 px screen; the text it must keep
+
+# Appended to each page's script (after the page's own code, so it changes nothing the
+# page computes): draws every figure the page left open with Agg, recording the size of
+# each text drawn, and writes, per figure, the smallest text in pixels once the figure is
+# shown PHONE_PX wide (its tight bounding box, as the notebook saves it, scaled down).
+MEASURE_FIGURES = f"""
+import json as _json
+import matplotlib.pyplot as _plt
+from matplotlib.backends.backend_agg import RendererAgg as _Renderer
+
+_drawn, _draw_text = [], _Renderer.draw_text
+
+
+def _recording(self, gc, x, y, s, prop, angle, ismath=False, mtext=None):
+    if str(s).strip():
+        _drawn.append((prop.get_size_in_points(), str(s)[:40]))
+    return _draw_text(self, gc, x, y, s, prop, angle, ismath=ismath, mtext=mtext)
+
+
+_Renderer.draw_text = _recording
+_report = []
+for _n in _plt.get_fignums():
+    _fig, _drawn[:] = _plt.figure(_n), []
+    _fig.canvas.draw()
+    _inches = _fig.get_tightbbox(_fig.canvas.get_renderer()).width
+    _points, _text = min(_drawn, default=(99.0, ""))
+    _shown = _points / 72 * min(_fig.dpi, {PHONE_PX} / _inches)
+    _report.append(dict(figure=_n, inches=round(_inches, 2), points=_points, text=_text,
+                        pixels=round(_shown, 2)))
+with open("figure_text.json", "w") as _f:
+    _json.dump(_report, _f)
+"""
 
 pytestmark = pytest.mark.rendered
 
@@ -69,7 +103,7 @@ def test_cell_parser_reads_code_not_outputs():
 def test_rendered_code_runs_as_one_script(page, tmp_path):
     cells = rendered_cells(page)
     script = tmp_path / f"{page.stem}.py"
-    script.write_text("\n\n".join(cells) + "\n", encoding="utf8")
+    script.write_text("\n\n".join(cells) + "\n" + MEASURE_FIGURES, encoding="utf8")
     download = page.with_suffix(".py")
     if download.exists():  # the page's script download is the code it shows
         shown = [c.strip("\n") for c in cells]
@@ -85,3 +119,8 @@ def test_rendered_code_runs_as_one_script(page, tmp_path):
     done = subprocess.run([sys.executable, str(script)], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, f"{page_id(page)} fails as a script:\n{done.stderr[-4000:]}"
+    small = [f for f in json.loads((cwd / "figure_text.json").read_text())
+             if f["pixels"] < SMALLEST_PX]
+    assert not small, (f"{page_id(page)}: figure text under {SMALLEST_PX} px when the figure "
+                       f"is {PHONE_PX} px wide (a phone): {small}; make the figure narrower "
+                       f"or its text larger")

@@ -155,7 +155,7 @@ class History:
         return all(math.isclose(a, b, rel_tol=rtol, abs_tol=atol) for a, b in pairs)
 
     def plot(self, *, chance: float | None = None, chance_label: str = "chance",
-             figsize=(8, 3.2)):
+             figsize=(6.8, 3.2)):
         """Draw loss and accuracy per epoch, train, validation and held-out, with a
         baseline marked.
 
