@@ -656,6 +656,13 @@ def main(argv=None):
                      "torch": torch.__version__, "neurogym": getattr(neurogym, "__version__", "?")},
     }
     results["date"] = time.strftime("%Y-%m-%d")
+    # where the result came from: commit (+changes if this script or the library differ
+    # from it), versions, CPU; the load average tells how busy the machine was
+    prov = braintask.provenance(HERE, watch=[Path(__file__).resolve(), HERE.parent / "src"])
+    prov["versions"].update(torch=torch.__version__,
+                            neurogym=getattr(neurogym, "__version__", "?"))
+    prov["load_average_before"], prov["load_average_after"] = load_before, os.getloadavg()
+    results["provenance"] = prov
     results["total_s"] = time.perf_counter() - t_start
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
