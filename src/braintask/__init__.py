@@ -13,7 +13,8 @@ The whole public API:
   (which direction is better)
 - losses and metrics: :func:`cross_entropy`, :func:`masked_cross_entropy`, :func:`accuracy`;
   for continuous targets :func:`masked_mean_squared_error`, :func:`angular_error`
-- models: :class:`RecurrentClassifier`, :class:`NodeNetwork`, :func:`count_parameters`;
+- models: :class:`RecurrentClassifier`, :class:`NodeNetwork`, :class:`SpikingNetwork`,
+  :func:`count_parameters`;
   a dry run before training: :func:`check_model` (:class:`ModelCheck`)
 - hidden states: :func:`batch_hidden_states`
 - errors and warnings: :class:`TrainingDiverged`, :class:`CheckpointError`,
@@ -49,6 +50,7 @@ from ._models import RecurrentClassifier, count_parameters
 from ._nodes import NodeNetwork
 from ._onestep import OneStep, step_function
 from ._psychometric import Psychometric, decision_times, psychometric
+from ._spiking import SpikingNetwork
 from ._sources import TrialSource, cogtask_source, delayed_match_source
 from ._states import batch_hidden_states
 from ._stats import interval_table, mean_interval
@@ -88,6 +90,7 @@ __all__ = [
     "angular_error",
     "RecurrentClassifier",
     "NodeNetwork",
+    "SpikingNetwork",
     "count_parameters",
     "check_model",
     "ModelCheck",
