@@ -21,10 +21,11 @@ nox.options.default_venv_backend = "venv"
 PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
-def install(session, group):
-    """Install braintask and one of its [dependency-groups] from pyproject.toml."""
+def install(session, group, extras=""):
+    """Install braintask (with ``extras``, e.g. "[spiking]") and one of its
+    [dependency-groups] from pyproject.toml."""
     groups = nox.project.dependency_groups(nox.project.load_toml("pyproject.toml"), group)
-    session.install("-e", ".", *groups)
+    session.install("-e", f".{extras}", *groups)
 
 
 # JAX's persistent compilation cache: a rebuild of the site, or the tutorials run
@@ -39,8 +40,9 @@ JAX_CACHE = {
 
 @nox.session(python=PYTHON)
 def tests(session):
-    """Unit tests and doctests (pytest). The tests marked slow run with `-- --slow`."""
-    install(session, "test")
+    """Unit tests and doctests (pytest). The tests marked slow run with `-- --slow`.
+    The optional spiking extra (brainpy.state neurons) is installed, so its tests run."""
+    install(session, "test", extras="[spiking]")
     session.run("pytest", *session.posargs, env={"MPLBACKEND": "Agg"})
 
 
