@@ -51,8 +51,10 @@ def sphinx(session, builder, out):
     shutil.rmtree(BUILD / "jupyter_execute", ignore_errors=True)
     # No MPLBACKEND here: the notebook kernels must use their inline backend to show figures.
     env = dict(JAX_CACHE)
+    # -j auto: the pages are read, and so executed, two at a time on two cores (each
+    # notebook's kernel mostly keeps one core busy).
     session.run(
-        "sphinx-build", "-E", "-W", "-n", "--keep-going", "-b", builder,
+        "sphinx-build", "-E", "-W", "-n", "--keep-going", "-j", "auto", "-b", builder,
         "-d", str(BUILD / "doctrees"), "docs", str(out), *session.posargs, env=env,
     )
     session.run("python", "docs/check_claims.py", str(BUILD / "jupyter_execute"))

@@ -128,7 +128,7 @@ class _PerStep(brainstate.nn.Module):
 
 
 def run_unit(unit: dict, recheck: bool = False) -> dict:
-    """Train one model on one task at one learning rate, every seed, to the criterion."""
+    """Train one model on one task at one learning rate, every seed, to criterion."""
     import braintools
     import brainunit as u
 
@@ -143,9 +143,9 @@ def run_unit(unit: dict, recheck: bool = False) -> dict:
         lambda: braintools.optim.Adam(lr=unit["lr"], grad_clip_norm=1.0),
         seeds=unit["seeds"], batch_size=BATCH_SIZE, progress=False)
     metric = "val_decision_angular_error" if first.vector else "val_decision_acc"
-    criterion = (braintask.Criterion(metric, at_most=ANGLE_CRITERION, for_epochs=FOR_EPOCHS)
-                 if first.vector else
-                 braintask.Criterion(metric, at_least=CRITERION, for_epochs=FOR_EPOCHS))
+    bound = (dict(at_most=ANGLE_CRITERION) if first.vector
+             else dict(at_least=CRITERION))
+    criterion = braintask.Criterion(metric, for_epochs=FOR_EPOCHS, **bound)
     grid.fit(trials, val=val, epochs=RECHECK_EPOCHS if recheck else unit["max_epochs"],
              criterion=criterion)
     keys = ["train_loss", metric.replace("val_", "train_"), "val_loss", metric]

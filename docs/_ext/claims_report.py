@@ -116,4 +116,4 @@ def setup(app):
     app.add_directive("claims-report", ClaimsReport)
     app.connect("doctree-resolved", fill_report)
     app.connect("env-get-outdated", always_rebuild_report)
-    return {"parallel_read_safe": False, "parallel_write_safe": True}
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
