@@ -1,5 +1,11 @@
 """Builders and comparisons shared by the tests."""
 
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
 import brainmass
 import brainstate
 import braintools
@@ -45,3 +51,41 @@ def assert_same_weights(a, b, **tol):
 def optimizer_leaves(trainer):
     """Every optimizer and schedule state of a Trainer, as NumPy arrays."""
     return [np.asarray(a) for s in trainer.engine.opt_states for a in jax.tree.leaves(s.value)]
+
+
+TWO_DEVICES = textwrap.dedent("""
+    import json
+    import brainmass, brainstate, braintools, brainunit as u, jax, numpy as np
+    import braintask
+
+    brainstate.environ.set(dt=1.0 * u.ms)
+    train, test = braintask.delayed_match_task(96, seq_len=6, n_symbols=2, seed=3,
+                                               noise=0.05).split(64)
+
+    def run(devices):
+        brainstate.random.seed(0)
+        net = {model}
+        trainer = braintask.Trainer(net, braintools.optim.Adam(lr=1e-2), batch_size=16,
+                                    seed=0, progress=False, devices=devices)
+        return trainer, trainer.fit(train, test, epochs=2)
+
+    _, single = run(None)
+    trainer, sharded = run("all")
+    print(json.dumps({{"used": len(trainer.devices),
+                      "agree": sharded.allclose(single, rtol=1e-4, atol=1e-5),
+                      "single": single.test_loss, "sharded": sharded.test_loss}}))
+""")
+
+
+def two_device_run(model: str, tmp_path) -> dict:
+    """Train the model built by the expression ``model`` for 2 epochs on one CPU device
+    and data-parallel on two (forced host devices, in a subprocess); whether the two
+    Histories agree, and how many devices the sharded run used."""
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+           "JAX_PLATFORMS": "cpu", "MPLBACKEND": "Agg"}
+    script = tmp_path / "two_devices.py"
+    script.write_text(TWO_DEVICES.format(model=model))
+    done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import braintask
+from helpers import two_device_run
 
 
 def wilson_cowan(n=16, **kw):
@@ -148,3 +149,11 @@ def test_bad_names_are_refused_with_the_allowed_ones(kw, words):
 def test_a_node_without_a_1d_size_is_refused():
     with pytest.raises(ValueError, match=r"node must have a 1-D size .* \(2, 3\)"):
         braintask.NodeNetwork(brainmass.WilsonCowanStep((2, 3)), 2, 2, drive="rE_inp")
+
+
+@pytest.mark.slow
+def test_two_devices_give_the_single_device_history(tmp_path):
+    model = ('braintask.NodeNetwork(brainmass.WilsonCowanStep(16), 2, 2, drive="rE_inp", '
+             'couple_from="rE")')
+    result = two_device_run(model, tmp_path)
+    assert result["used"] == 2 and result["agree"], result

@@ -1,10 +1,5 @@
 """Recurrent spiking networks trained through a surrogate gradient (braintask.SpikingNetwork)."""
 
-import json
-import os
-import subprocess
-import sys
-import textwrap
 
 import brainstate
 import braintools
@@ -13,7 +8,7 @@ import numpy as np
 import pytest
 
 import braintask
-from helpers import assert_same_weights, weights
+from helpers import assert_same_weights, two_device_run, weights
 
 
 def spiking(n=32, **kw):
@@ -181,38 +176,7 @@ def test_a_brainpy_neuron_has_its_membrane_read_without_units(dms):
 
 # -- data parallelism: two CPU devices, in a fresh interpreter ---------------------------
 
-SHARDED = textwrap.dedent("""
-    import json
-    import brainstate, braintools, brainunit as u, jax, numpy as np
-    import braintask
-
-    brainstate.environ.set(dt=1.0 * u.ms)
-    train, test = braintask.delayed_match_task(96, seq_len=6, n_symbols=2, seed=3,
-                                               noise=0.05).split(64)
-
-    def run(devices):
-        brainstate.random.seed(0)
-        net = braintask.SpikingNetwork(2, 16, 2)
-        trainer = braintask.Trainer(net, braintools.optim.Adam(lr=1e-2), batch_size=16,
-                                    seed=0, progress=False, devices=devices)
-        return trainer, trainer.fit(train, test, epochs=2)
-
-    _, single = run(None)
-    trainer, sharded = run("all")
-    print(json.dumps({"used": len(trainer.devices),
-                      "agree": sharded.allclose(single, rtol=1e-4, atol=1e-5),
-                      "single": single.test_loss, "sharded": sharded.test_loss}))
-""")
-
-
 @pytest.mark.slow
 def test_two_devices_give_the_single_device_history(tmp_path):
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
-           "JAX_PLATFORMS": "cpu", "MPLBACKEND": "Agg"}
-    script = tmp_path / "sharded.py"
-    script.write_text(SHARDED)
-    done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True,
-                          text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = two_device_run("braintask.SpikingNetwork(2, 16, 2)", tmp_path)
     assert result["used"] == 2 and result["agree"], result
