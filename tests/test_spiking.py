@@ -1,6 +1,5 @@
 """Recurrent spiking networks trained through a surrogate gradient (braintask.SpikingNetwork)."""
 
-
 import brainstate
 import braintools
 import brainunit as u
