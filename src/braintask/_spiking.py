@@ -101,8 +101,9 @@ class SpikingNetwork(brainstate.nn.Module):
         Defaults 10 ms and 5 ms.
     v_threshold, v_reset, v_rest : float
         Threshold, reset and resting potential, ``v_reset < v_threshold``.
-    readout : {"trace", "membrane"}
-        What the linear readout reads.
+    readout : str
+        What the linear readout reads: ``"trace"`` (filtered spikes, the default) or
+        ``"membrane"`` (the membrane potential).
     surrogate : callable, optional
         The spike function with a surrogate gradient, from ``braintools.surrogate``;
         default ``braintools.surrogate.Sigmoid(alpha=4.0)``.
@@ -110,9 +111,10 @@ class SpikingNetwork(brainstate.nn.Module):
         Scales the input current. Default 10: at dt = 1 ms and tau = 10 ms a
         one-step cue then drives some units past threshold (at 1 hardly any
         spikes, and nothing learns); 5 suited ``brainpy.state.LIF`` (tau 5 ms).
-    neuron : class or module, optional
-        A spiking neuron with ``n_hidden`` units whose ``update(x)`` returns spikes
-        (a class is built as ``neuron(n_hidden)``), e.g. ``brainpy.state.LIF``.
+    neuron : brainstate.nn.Dynamics, optional
+        A spiking neuron with ``n_hidden`` units whose ``update(x)`` returns spikes,
+        as an instance or a class (built as ``neuron(n_hidden)``), e.g.
+        ``brainpy.state.LIF``.
     per_step : bool
         Read out at every step instead of after the last one.
 
