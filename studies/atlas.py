@@ -129,19 +129,27 @@ class _PerStep(brainstate.nn.Module):
 
 def run_unit(unit: dict, recheck: bool = False) -> dict:
     """Train one model on one task at one learning rate, every seed, to criterion."""
+    return train_unit(unit, build_model, recheck)
+
+
+def train_unit(unit: dict, build, recheck: bool = False, dt_ms: float = 1.0,
+               **options) -> dict:
+    """Train ``build(unit["model"], F, C)`` on ``unit["task"]`` at ``unit["lr"]``, every
+    seed side by side, to the criterion; ``dt_ms`` is the integration step and
+    ``options`` go to ``braintask.MultiSeedTrainer``."""
     import braintools
     import brainunit as u
 
     import braintask
 
-    brainstate.environ.set(dt=1.0 * u.ms)  # HORN: one task step is one step h = 1
+    brainstate.environ.set(dt=dt_ms * u.ms)  # HORN: one task step is one step h = 1
     trials = source(unit["task"])
     first = trials.trials(0)
     val, test = trials.held_out(N_VAL), trials.held_out(N_TEST, start_index=N_VAL)
     grid = braintask.MultiSeedTrainer(
-        lambda: build_model(unit["model"], first.n_features, first.output_dim),
+        lambda: build(unit["model"], first.n_features, first.output_dim),
         lambda: braintools.optim.Adam(lr=unit["lr"], grad_clip_norm=1.0),
-        seeds=unit["seeds"], batch_size=BATCH_SIZE, progress=False)
+        seeds=unit["seeds"], batch_size=BATCH_SIZE, progress=False, **options)
     metric = "val_decision_angular_error" if first.vector else "val_decision_acc"
     bound = (dict(at_most=ANGLE_CRITERION) if first.vector
              else dict(at_least=CRITERION))
@@ -215,6 +223,40 @@ def verdict(met: int, seeds: int, train_fits: bool) -> str:
         return f"learned in {met} of {seeds} seeds"
     return ("not learned: fits training trials only" if train_fits
             else "not learned within the cap")
+
+
+def results_table(study, choose=None):
+    """One row per finished task-model pair (its learning-rate grid complete) at its
+    chosen rate (``choose``, default :func:`choose_rate`): seeds at the criterion,
+    training and test scores beside the test baseline, and the verdict."""
+    import pandas as pd
+
+    choose = choose or choose_rate
+    runs, running = study.table(), {(u["task"], u["model"]) for u in study.pending()}
+    rows = []
+    for (task, model), group in runs.groupby(["task", "model"], sort=False):
+        if (task, model) in running:
+            continue  # its grid is not finished: no verdict yet
+        by_rate = dict(zip(group["lr"], group["result"]))
+        lr = choose(by_rate)
+        result = by_rate[lr]
+        seeds = pd.DataFrame(result["seeds"]).T
+        angle = result["test_metric"].endswith("angular_error")
+        train, test = seeds["train"].astype(float), seeds["test"].astype(float)
+        fits = (train <= ANGLE_CRITERION) if angle else (train >= CRITERION)
+        met = int(seeds["met"].sum())
+        rows.append({
+            "task": task, "model": model, "rate": f"{lr:g}", "rates tried": len(by_rate),
+            "on grid edge": on_edge(list(by_rate), lr),
+            "seeds at criterion": met, "of": len(seeds),
+            "median updates to criterion": seeds.loc[seeds["met"].astype(bool),
+                                                     "criterion_updates"].median(),
+            "score": "error (deg)" if angle else "accuracy",
+            "train (mean)": train.mean(), "test (mean)": test.mean(),
+            "test (min)": test.min(), "test (max)": test.max(),
+            "baseline": result["baseline"], "test copies": result["test_copies"],
+            "verdict": verdict(met, len(seeds), bool(fits.all()))})
+    return pd.DataFrame(rows)
 
 
 def units(results: dict, quick: bool = False) -> list[dict]:

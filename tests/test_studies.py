@@ -50,7 +50,7 @@ def test_the_grid_grows_past_its_edge_until_the_choice_is_inside():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["memory", "atlas"])
+@pytest.mark.parametrize("name", ["memory", "atlas", "gallery"])
 def test_quick_study_runs_and_its_record_rechecks_bit_for_bit(name, tmp_path):
     record = tmp_path / f"{name}.jsonl"
     done = subprocess.run([sys.executable, str(STUDIES / f"{name}.py"), "--quick",
