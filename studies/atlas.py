@@ -15,13 +15,13 @@ the whole path; ``--jobs 2`` for two worker processes). It resumes after a kill.
 
 from __future__ import annotations
 
-import argparse
 import inspect
 from pathlib import Path
 
 import brainstate
 import numpy as np
 
+import _cli
 import _rates
 
 RECORD = Path(__file__).parent / "records" / "atlas.jsonl"
@@ -281,15 +281,7 @@ study = make_study()
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="one small unit, recorded in --record (not the study's record)")
-    parser.add_argument("--record", type=Path, help="where to write (default: the study's)")
-    parser.add_argument("--jobs", type=int, default=1, help="worker processes")
-    args = parser.parse_args(argv)
-    if args.quick and args.record is None:
-        parser.error("--quick needs --record: the quick run must not touch the study's record")
-    make_study(args.record or RECORD, quick=args.quick).run(jobs=args.jobs)
+    _cli.main(make_study, RECORD, __doc__, argv)
 
 
 if __name__ == "__main__":

@@ -14,9 +14,9 @@ the whole path; ``--jobs 2`` for two worker processes). It resumes after a kill.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
+import _cli
 import _rates
 import atlas
 
@@ -101,6 +101,16 @@ def choose_rate(results_by_rate: dict) -> float:
                               score="val_score")
 
 
+def results_table(study):
+    """One row per finished task-model pair at its chosen rate (see
+    ``atlas.results_table``), with the model's trainable weights."""
+    table = atlas.results_table(study, choose_rate)
+    weights = {(row["task"], row["model"]): row["result"]["parameters"]
+               for _, row in study.table().iterrows()}
+    table.insert(2, "weights", [weights[t, m] for t, m in zip(table["task"], table["model"])])
+    return table
+
+
 def units(results: dict, quick: bool = False) -> list[dict]:
     """Every unit needed given the results so far (three rates per task and model, then
     one more beyond the edge while the chosen rate sits on it)."""
@@ -124,15 +134,7 @@ study = make_study()
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="one small unit, recorded in --record (not the study's record)")
-    parser.add_argument("--record", type=Path, help="where to write (default: the study's)")
-    parser.add_argument("--jobs", type=int, default=1, help="worker processes")
-    args = parser.parse_args(argv)
-    if args.quick and args.record is None:
-        parser.error("--quick needs --record: the quick run must not touch the study's record")
-    make_study(args.record or RECORD, quick=args.quick).run(jobs=args.jobs)
+    _cli.main(make_study, RECORD, __doc__, argv)
 
 
 if __name__ == "__main__":
