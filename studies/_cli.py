@@ -1,4 +1,5 @@
-"""The command line every study shares: run the study, resume it, or a quick check."""
+"""What every study script shares: its Study, and its command line (run the study,
+resume it, or a quick check)."""
 
 from __future__ import annotations
 
@@ -18,3 +19,11 @@ def main(make_study, record: Path, doc: str, argv=None):
     if args.quick and args.record is None:
         parser.error("--quick needs --record: the quick run must not touch the study's record")
     make_study(args.record or record, quick=args.quick).run(jobs=args.jobs)
+
+
+def make_study(run_unit, units, record: Path, quick: bool, regenerate: str):
+    """The study of ``run_unit`` over ``units(results, quick)``, recorded in ``record``."""
+    import braintask
+
+    return braintask.Study(run_unit, lambda results: units(results, quick), record,
+                           regenerate=regenerate)

@@ -264,17 +264,20 @@ def units(results: dict, quick: bool = False) -> list[dict]:
     one more beyond the edge while the chosen rate sits on it)."""
     plan = QUICK if quick else dict(tasks=task_names(), models=MODELS, seeds=SEEDS,
                                     rates=START_RATES, max_epochs=MAX_EPOCHS)
+    return plan_units(results, plan, cap_updates(), grow_grid=not quick)
+
+
+def plan_units(results: dict, plan: dict, cap: int, grow_grid: bool = True) -> list[dict]:
+    """The units of a plan (tasks, models, seeds, first rates, max_epochs) given the
+    results so far, scored by ``val_score`` with a cap of ``cap`` updates."""
     groups = [dict(task=t, model=m) for t in plan["tasks"] for m in plan["models"]]
-    return _rates.grid_units(results, groups, plan["rates"], cap_updates(),
+    return _rates.grid_units(results, groups, plan["rates"], cap,
                              dict(seeds=plan["seeds"], max_epochs=plan["max_epochs"]),
-                             grow_grid=not quick, score="val_score")
+                             grow_grid=grow_grid, score="val_score")
 
 
 def make_study(record=RECORD, quick: bool = False):
-    import braintask
-
-    return braintask.Study(run_unit, lambda results: units(results, quick), record,
-                           regenerate=REGENERATE)
+    return _cli.make_study(run_unit, units, record, quick, REGENERATE)
 
 
 study = make_study()

@@ -116,18 +116,12 @@ def units(results: dict, quick: bool = False) -> list[dict]:
     one more beyond the edge while the chosen rate sits on it)."""
     plan = QUICK if quick else dict(tasks=TASKS, models=MODELS, seeds=SEEDS,
                                     rates=START_RATES, max_epochs=MAX_EPOCHS)
-    groups = [dict(task=t, model=m) for t in plan["tasks"] for m in plan["models"]]
-    return _rates.grid_units(results, groups, plan["rates"],
-                             atlas.cap_updates(MAX_EPOCHS),
-                             dict(seeds=plan["seeds"], max_epochs=plan["max_epochs"]),
-                             grow_grid=not quick, score="val_score")
+    return atlas.plan_units(results, plan, atlas.cap_updates(MAX_EPOCHS),
+                            grow_grid=not quick)
 
 
 def make_study(record=RECORD, quick: bool = False):
-    import braintask
-
-    return braintask.Study(run_unit, lambda results: units(results, quick), record,
-                           regenerate=REGENERATE)
+    return _cli.make_study(run_unit, units, record, quick, REGENERATE)
 
 
 study = make_study()

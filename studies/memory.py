@@ -134,10 +134,7 @@ def units(results: dict, quick: bool = False) -> list[dict]:
 
 
 def make_study(record=RECORD, quick: bool = False):
-    import braintask
-
-    return braintask.Study(run_unit, lambda results: units(results, quick), record,
-                           regenerate=REGENERATE)
+    return _cli.make_study(run_unit, units, record, quick, REGENERATE)
 
 
 study = make_study()
