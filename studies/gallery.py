@@ -85,9 +85,10 @@ def build_model(name: str, n_input: int, n_output: int):
 
 def run_unit(unit: dict, recheck: bool = False) -> dict:
     """Train one model on one task at one learning rate, every seed, to criterion."""
-    per_trial = dict(init_states="per_trial") if unit["model"] == "Stuart-Landau" else {}
+    random_start = unit["model"] == "Stuart-Landau"  # random initial states
+    options = dict(init_states="per_trial") if random_start else {}
     return atlas.train_unit(unit, build_model, recheck,
-                            dt_ms=DT_MS.get(unit["model"], 1.0), **per_trial)
+                            dt_ms=DT_MS.get(unit["model"], 1.0), **options)
 
 
 def rate_score(result: dict) -> tuple:
