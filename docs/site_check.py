@@ -266,6 +266,12 @@ class Checker:
                 facts = page.evaluate(PAGE_FACTS_JS)
             notes.append(f"HTTP {status}")
 
+            # a Python object's repr where a value belongs (e.g. {glue:text} given Markdown)
+            text = page.inner_text("article") if page.query_selector("article") else ""
+            for shown in sorted(set(re.findall(r"<[\w.]+ object(?: at 0x[0-9a-f]+)?>", text))):
+                fails.append(f"the page shows {shown!r} instead of a value: glue a Markdown "
+                             "object with {glue:md}, a number with {glue:text}")
+
             # images
             bad_img = [i["src"] for i in facts["images"] if not i["ok"]]
             notes.append(f"img {len(facts['images']) - len(bad_img)}/{len(facts['images'])}")
