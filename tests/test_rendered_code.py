@@ -111,10 +111,12 @@ def test_rendered_code_runs_as_one_script(page, tmp_path):
         downloaded = [c.split("\n", 1)[1].strip("\n") for c in re.split(r"\n\n# %% ", body)[1:]]
         assert downloaded == shown, f"{download.name} is not the code {page.name} shows"
     # Run where the build runs the page (its folder under docs/), in a scratch copy of the
-    # tree that holds only the repository's recorded studies, which pages may read.
+    # tree that holds only the repository's recorded studies and benchmark runs, which
+    # pages may read.
     cwd = tmp_path / "docs" / page.relative_to(SITE).parent
     cwd.mkdir(parents=True, exist_ok=True)
-    (tmp_path / "studies").symlink_to(ROOT / "studies", target_is_directory=True)
+    for recorded in ("studies", "benchmarks"):
+        (tmp_path / recorded).symlink_to(ROOT / recorded, target_is_directory=True)
     env = {**os.environ, "MPLBACKEND": "Agg"}
     done = subprocess.run([sys.executable, str(script)], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=1200)
