@@ -142,7 +142,7 @@ def train_unit(unit: dict, build, recheck: bool = False, dt_ms: float = 1.0,
 
     import braintask
 
-    brainstate.environ.set(dt=dt_ms * u.ms)  # HORN: one task step is one step h = 1
+    brainstate.environ.set(dt=dt_ms * u.ms)  # HORN at 1 ms: h = 1 per task step
     trials = source(unit["task"])
     first = trials.trials(0)
     val, test = trials.held_out(N_VAL), trials.held_out(N_TEST, start_index=N_VAL)
