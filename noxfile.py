@@ -40,31 +40,37 @@ JAX_CACHE = {
 
 @nox.session(python=PYTHON)
 def tests(session):
-    """Unit tests and doctests (pytest). The tests marked slow run with `-- --slow`.
-    The optional spiking extra (brainpy.state neurons) is installed, so its tests run."""
+    """Unit tests and doctests (pytest), on every core (pytest-xdist: `-n auto`, a test
+    module per worker; `-- -n 0` for one process). The tests marked slow run with
+    `-- --slow`. The optional spiking extra (brainpy.state neurons) is installed, so its
+    tests run."""
     install(session, "test", extras="[spiking]")
-    session.run("pytest", *session.posargs, env={"MPLBACKEND": "Agg"})
+    session.run("pytest", "-n", "auto", "--dist", "loadscope", *session.posargs,
+                env={"MPLBACKEND": "Agg"})
 
 
-def sphinx(session, builder, out):
+def sphinx(session, builder, root):
+    """Execute every page and build with ``builder`` into ``root`` (doctrees, executed
+    notebooks and output under it, so two builds can run side by side), then check the
+    claims of this run's notebooks."""
     # Start from no executed notebooks, so the checker can only read this run's outputs.
-    shutil.rmtree(BUILD / "jupyter_execute", ignore_errors=True)
+    shutil.rmtree(root / "jupyter_execute", ignore_errors=True)
     # No MPLBACKEND here: the notebook kernels must use their inline backend to show figures.
     env = dict(JAX_CACHE)
     # -j auto: the pages are read, and so executed, two at a time on two cores (each
     # notebook's kernel mostly keeps one core busy).
     session.run(
         "sphinx-build", "-E", "-W", "-n", "--keep-going", "-j", "auto", "-b", builder,
-        "-d", str(BUILD / "doctrees"), "docs", str(out), *session.posargs, env=env,
+        "-d", str(root / "doctrees"), "docs", str(root / builder), *session.posargs, env=env,
     )
-    session.run("python", "docs/check_claims.py", str(BUILD / "jupyter_execute"))
+    session.run("python", "docs/check_claims.py", str(root / "jupyter_execute"))
 
 
 @nox.session(python=PYTHON)
 def docs(session):
     """Build the HTML site (notebooks executed) and check every claim."""
     install(session, "docs")
-    sphinx(session, "html", BUILD / "html")
+    sphinx(session, "html", BUILD)
     session.log(f"site written to {BUILD / 'html' / 'index.html'}")
 
 
@@ -73,7 +79,7 @@ def claims(session):
     """Execute every page with the dummy builder and check its claims (no HTML). The
     copy-paste promise is checked on the built site by `nox -s readers` and `notebooks`."""
     install(session, "docs")
-    sphinx(session, "dummy", BUILD / "dummy")
+    sphinx(session, "dummy", BUILD / "claims")  # beside a site build, not in its way
 
 
 @nox.session(python=PYTHON, default=False)
@@ -110,7 +116,7 @@ def site(session):
                       "Install it first: `apt-get install -y chromium` (Debian/Ubuntu).")
     install(session, "docs")
     session.install("playwright")  # the check's only extra; it uses the system Chromium
-    sphinx(session, "html", BUILD / "html")
+    sphinx(session, "html", BUILD)
     session.run("python", "docs/site_check.py", "docs/_build/html", "--chromium", str(chromium))
 
 
@@ -151,7 +157,7 @@ def readers(session):
         session.error("no built site in docs/_build/html: run `nox -s docs` first")
     session.install("-e", ".")
     session.install(*nox.project.dependency_groups(nox.project.load_toml("pyproject.toml"), "test"))
-    session.install("pytest-xdist")  # two pages at a time: each script mostly uses one core
+    # two pages at a time (pytest-xdist): each page's script mostly keeps one core busy
     session.run("pytest", "-m", "rendered", "-n", "2", "tests/test_rendered_code.py",
                 *session.posargs, env={"MPLBACKEND": "Agg", **JAX_CACHE})
 

@@ -126,6 +126,7 @@ def gonogo_default():
     return cogtask.GoNoGo(seed=1)  # four phases of 500 ms
 
 
+@pytest.mark.slow
 def test_dt_samples_under_its_own_step_and_leaves_the_global_one_alone():
     assert brainstate.environ.get_dt() == 1.0 * u.ms  # tests/conftest.py
     data = braintask.from_cogtask(gonogo_default(), 16, dt=20 * u.ms)

@@ -123,6 +123,7 @@ def test_a_real_fit_stops_at_the_first_epoch_that_meets_the_bound(small_task):
     assert history.stop_reason.startswith("criterion met: val_acc >= ")
 
 
+@pytest.mark.slow
 def test_each_copy_of_a_multi_seed_fit_meets_its_own_criterion(small_task):
     import braintools
 

@@ -48,6 +48,7 @@ def test_multi_seed_copies_match_single_runs(small_task):
     assert ensemble.engine.compilations == traced  # nothing re-traced by the second fit
 
 
+@pytest.mark.slow
 def test_seed_by_learning_rate_grid_equals_single_runs(small_task):
     train, test = small_task
     ensemble = grid([0, 1], lrs=[1e-2, 3e-3])
@@ -64,6 +65,7 @@ def test_seed_by_learning_rate_grid_equals_single_runs(small_task):
                                                        abs=1e-6)
 
 
+@pytest.mark.slow
 def test_grid_with_a_schedule_built_on_each_rate(small_task):
     train, test = small_task
     def build(lr):
@@ -95,6 +97,7 @@ def test_a_copy_that_reaches_stop_at_stops_and_the_others_go_on(small_task):
         assert_same_weights(weights(member.model), weights(one.model), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_early_stopping_per_copy_restores_each_best(small_task):
     train, test = small_task
     seeds = [0, 4]
@@ -242,6 +245,7 @@ def without_time(history):
     return [{k: v for k, v in r.items() if k != "time"} for r in history.records]
 
 
+@pytest.mark.slow
 def test_copies_with_random_initial_states_equal_single_runs_bit_for_bit_under_sgd(small_task):
     """Each copy starts from its own initial draw, not from the first copy's."""
     pairs = copies_and_singles(small_task, Oscillators, lambda: braintools.optim.SGD(lr=0.1),
@@ -251,6 +255,7 @@ def test_copies_with_random_initial_states_equal_single_runs_bit_for_bit_under_s
         assert_same_weights(weights(member.model), weights(one.model), rtol=0, atol=0)
 
 
+@pytest.mark.slow
 def test_copies_under_adam_stay_within_rounding_of_single_runs(small_task):
     """The compiled Adam update of stacked copies may round otherwise in the last bit
     (measured: weights within 1e-7 after 5 epochs, losses within 5e-8)."""

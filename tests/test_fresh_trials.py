@@ -48,6 +48,7 @@ def test_a_resumed_fresh_trial_run_equals_a_straight_one_bit_for_bit(source, tmp
     assert_same_weights(weights(net2), weights(net), rtol=0, atol=0)
 
 
+@pytest.mark.slow
 def test_copies_on_fresh_trials_equal_their_single_runs(source):
     val = source.held_out(32, split="val")
     grid = braintask.MultiSeedTrainer(unseeded_horn, lambda: braintools.optim.Adam(lr=1e-2),

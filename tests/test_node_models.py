@@ -109,6 +109,7 @@ def test_named_node_constants_become_trainable_per_unit(dms):
     assert not np.all(np.asarray(t.model.node.wEE.value()) == 12.0)
 
 
+@pytest.mark.slow
 def test_a_checkpoint_resumes_bit_for_bit(dms, tmp_path):
     train, test = dms
     straight = trainer(0, lambda: wilson_cowan(trainable=("wEE",)))

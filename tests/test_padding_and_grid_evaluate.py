@@ -51,6 +51,7 @@ def test_padded_refuses_shrinking_and_per_trial_steps():
     assert trials.padded(n_features=3).inputs.shape == (8, 4, 3)
 
 
+@pytest.mark.slow
 def test_a_padded_dataset_trains_to_the_same_numbers():
     # a forward-running per-step model: padding steps after the trial changes nothing
     data = labelled()

@@ -63,6 +63,7 @@ def test_from_cogtask_rejects_what_is_not_a_task():
         braintask.from_cogtask(small_dms(), 0)
 
 
+@pytest.mark.slow
 def test_per_step_training_learns_the_decision():
     train = braintask.from_cogtask(small_dms(), 256)
     test = braintask.from_cogtask(small_dms(), 64, start_index=256)
@@ -75,6 +76,7 @@ def test_per_step_training_learns_the_decision():
     assert history[-1]["test_decision_acc"] > history.initial["test_decision_acc"]
 
 
+@pytest.mark.slow
 def test_masked_steps_do_not_count():
     data = braintask.from_cogtask(small_dms(), 64)
     mask = data.mask.copy()
@@ -128,6 +130,7 @@ def test_predict_is_batch_major_per_step():
     np.testing.assert_allclose(logits[3:4], alone, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_epoch_metrics_are_exact_over_trials_of_different_lengths():
     """Each minibatch's mean is weighted by its kept steps, so the epoch value is the
     fraction over every kept step of the epoch, not a mean of minibatch ratios."""

@@ -63,6 +63,7 @@ def test_by_default_one_draw_is_shared_by_every_trial_with_a_warning(small_task)
         trainer_for(make_horn())  # deterministic initial states: silent
 
 
+@pytest.mark.slow
 def test_per_trial_draws_differ_between_trials_and_calls_and_follow_the_seed(small_task, tmp_path):
     train, test = small_task
     with warnings.catch_warnings():

@@ -10,6 +10,7 @@ import braintask
 from helpers import make_horn, trainer_for
 
 
+@pytest.mark.slow
 def test_gru_states_equal_a_hand_written_rollout(small_task):
     train, test = small_task
     brainstate.random.seed(0)

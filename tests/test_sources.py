@@ -23,6 +23,7 @@ def test_delayed_match_source_epochs_are_the_generator_with_derived_seeds():
         source.held_out(4, split="train")
 
 
+@pytest.mark.slow
 def test_cogtask_source_draws_new_index_blocks_and_holds_out_lower_indices():
     task = cogtask.PerceptualDecisionMaking(seed=0)
     source = braintask.cogtask_source(task, 32, dt=20 * u.ms, first_index=100)

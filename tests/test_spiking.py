@@ -87,6 +87,7 @@ def test_a_silent_network_is_reported(dms):
             "readout/weight/weight"} <= set(check.unreached)
 
 
+@pytest.mark.slow
 def test_a_checkpoint_resumes_bit_for_bit(dms, tmp_path):
     train, test = dms
     straight = trainer(0, lambda: spiking(16))
@@ -100,6 +101,7 @@ def test_a_checkpoint_resumes_bit_for_bit(dms, tmp_path):
     assert records(resumed.history) == records(straight.history)
 
 
+@pytest.mark.slow
 def test_two_seeds_at_once_equal_the_single_runs(dms):
     train, test = dms
     grid = braintask.MultiSeedTrainer(

@@ -64,6 +64,7 @@ def test_quick_study_runs_and_its_record_rechecks_bit_for_bit(name, tmp_path):
     assert check["matches"] and check["same_machine"], check["message"]
 
 
+@pytest.mark.slow
 def test_quick_mode_refuses_to_write_the_studys_record():
     done = subprocess.run([sys.executable, str(STUDIES / "memory.py"), "--quick"],
                           capture_output=True, text=True, timeout=300)

@@ -97,6 +97,26 @@ def test_the_rechecked_unit_changes_by_day_and_respects_a_time_bound(tmp_path):
     assert study.unit_for_today(day=day) == study.unit_for_today(day=day)
     with pytest.raises(ValueError, match="redo"):
         study.unit_for_today(max_seconds=-1)
+    odd = {study.unit_for_today(day=day + datetime.timedelta(d), where=lambda u: u["a"] % 2)["a"]
+           for d in range(4)}
+    assert odd == {1}
+    with pytest.raises(ValueError, match="passes `where`"):
+        study.unit_for_today(where=lambda u: False)
+
+
+def test_made_here_is_false_for_another_machine_or_versions_and_for_no_record(tmp_path):
+    path = tmp_path / "r.jsonl"
+    study = braintask.Study(poly, units(2), path, regenerate="redo")
+    study.run(log=None)
+    assert study.made_here({"a": 0}) and study.made_here({"a": 1})
+    assert not study.made_here({"a": 7})
+    lines = path.read_text().splitlines()
+    entry = json.loads(lines[0])
+    entry["provenance"]["versions"]["jax"] = "0.0.1"
+    lines[0] = json.dumps(entry)
+    path.write_text("\n".join(lines) + "\n")
+    assert not study.made_here({"a": 0}) and study.made_here({"a": 1})
+    assert not study.recheck({"a": 0}, tolerance=0.0)["same_machine"]
 
 
 def test_bad_study_input_is_named(tmp_path):
@@ -134,6 +154,7 @@ def test_a_grown_unit_runs_before_the_next_group_starts(tmp_path, jobs):
     assert lines[-1].endswith("(0 pending)")
 
 
+@pytest.mark.slow
 def test_units_run_in_worker_processes_as_here(tmp_path):
     here = braintask.Study(poly, units(3), tmp_path / "here.jsonl", regenerate="x")
     here.run(log=None)
@@ -206,3 +227,15 @@ def test_the_provenance_is_taken_when_a_run_starts(tmp_path, monkeypatch):
     assert commits == {"commit-1"} and len(calls) == 1  # once per run, not per unit
     dates = [e["provenance"]["date"] for e in study.entries().values()]
     assert dates == sorted(dates)
+
+
+def test_same_hardware_ignores_the_kernel_build_but_not_the_cpu():
+    here = braintask.hardware()
+    assert here["cpu_id"] and here["cpu_cores"] >= 1
+    assert braintask.same_hardware(here, dict(here, platform="Linux-another-build"))
+    for field, other in [("cpu_id", "vendor other family 1"), ("cpu_isa", "sse4_1"),
+                         ("cpu_cores", here["cpu_cores"] + 1), ("devices", ["gpu:H200"])]:
+        assert not braintask.same_hardware(here, dict(here, **{field: other})), field
+    # a record made before the CPU's identity was recorded: not comparable bit for bit
+    old = {k: v for k, v in here.items() if k not in ("cpu_id", "cpu_isa")}
+    assert not braintask.same_hardware(old, here)

@@ -73,6 +73,7 @@ def test_hidden_states_are_batched_and_reset_between_batches():
     assert together.shape == (13, 2)
 
 
+@pytest.mark.slow
 def test_accepts_numpy_and_jax_pairs(small_task):
     train, test = small_task
     ref = trainer_for(make_horn()).fit(train, test, epochs=2)
@@ -82,6 +83,7 @@ def test_accepts_numpy_and_jax_pairs(small_task):
     assert as_numpy == ref and as_jax.allclose(ref)
 
 
+@pytest.mark.slow
 def test_last_partial_batch_dropped_or_used(small_task):
     train, test = small_task  # 64 trials, batch 24: 2 full batches and 16 left over
     count = {"n": lambda logits, labels: jnp.asarray(labels.shape[0], float)}
@@ -152,6 +154,7 @@ def test_bad_checkpoints_leave_the_model_untouched(small_task, tmp_path):
     assert other.epoch == 0
 
 
+@pytest.mark.slow
 def test_non_finite_loss_stops_with_last_finite_weights(small_task):
     train, test = small_task  # 64 trials, batch 16: 4 steps per epoch
 
@@ -222,6 +225,7 @@ def test_model_output_must_be_batch_by_classes(small_task):
         trainer_for(Last()).fit(train, test, epochs=1)
 
 
+@pytest.mark.slow
 def test_progress_bar_only_when_asked_or_on_a_terminal(small_task, capsys):
     train, test = small_task
     trainer_for(make_horn(), progress=None).fit(train, test, epochs=2)

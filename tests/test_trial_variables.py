@@ -81,6 +81,7 @@ def test_bad_trial_variables_raise(trials, error, words):
     assert words in str(info.value)
 
 
+@pytest.mark.slow
 def test_cogtask_variables_come_from_the_trial_state(decision_task):
     data = braintask.from_cogtask(decision_task, 48, start_index=5, dt=20 * u.ms)
     trials = data.trials
@@ -102,6 +103,7 @@ def test_cogtask_variables_come_from_the_trial_state(decision_task):
     assert trials["ground_truth"][6] == int(state["ground_truth"])
 
 
+@pytest.mark.slow
 def test_cogtask_source_carries_variables_and_reuses_the_sampler(decision_task):
     source = braintask.cogtask_source(decision_task, 32, dt=20 * u.ms)
     first = source.trials(0)

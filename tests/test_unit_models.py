@@ -56,6 +56,7 @@ def records(history):
     return [{k: v for k, v in r.items() if k != "time"} for r in history.records]
 
 
+@pytest.mark.slow
 def test_a_trainer_with_a_parameter_in_nanoamperes_resumes_bit_for_bit(small_task, tmp_path):
     train, test = small_task
     straight = trainer()
@@ -73,6 +74,7 @@ def test_a_trainer_with_a_parameter_in_nanoamperes_resumes_bit_for_bit(small_tas
     assert exact(net) == exact(straight.model)
 
 
+@pytest.mark.slow
 def test_copies_with_a_parameter_in_nanoamperes_train_save_and_resume(small_task, tmp_path):
     train, test = small_task
     straight = grid()
@@ -89,6 +91,7 @@ def test_copies_with_a_parameter_in_nanoamperes_train_save_and_resume(small_task
     assert exact(net)["node/J_N11/val"][1] == "nA"
 
 
+@pytest.mark.slow
 def test_a_checkpoint_in_nanoamperes_does_not_load_into_millivolts(small_task, tmp_path):
     train, test = small_task
     source = trainer()

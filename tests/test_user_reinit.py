@@ -5,11 +5,13 @@ import brainstate
 import braintools
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import braintask
 from helpers import make_horn
 
 
+@pytest.mark.slow
 def test_trainer_follows_hidden_states_the_user_replaced(small_task):
     train, test = small_task
     trainer = braintask.Trainer(make_horn(0), braintools.optim.Adam(lr=1e-2), batch_size=16,

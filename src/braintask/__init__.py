@@ -27,7 +27,7 @@ The whole public API:
   :func:`step_function` (:class:`OneStep`), :func:`psychometric` (:class:`Psychometric`),
   :func:`decision_times`, :func:`ablate_units` (:class:`Ablation`)
 - recorded studies: :class:`Study` (resumable, re-checkable), :func:`provenance`,
-  :func:`hardware`
+  :func:`hardware`, :func:`same_hardware`
 """
 
 from ._callbacks import (BraintoolsLogger, Callback, Checkpoint, Criterion, CSVLogger,
@@ -54,7 +54,7 @@ from ._spiking import SpikingNetwork
 from ._sources import TrialSource, cogtask_source, delayed_match_source
 from ._states import batch_hidden_states
 from ._stats import interval_table, mean_interval
-from ._provenance import hardware, provenance
+from ._provenance import hardware, provenance, same_hardware
 from ._study import Study
 from ._trainer import Trainer
 from ._trajectories import PCAProjection, Trajectories, pca_projection, trajectories
@@ -121,4 +121,5 @@ __all__ = [
     "Study",
     "provenance",
     "hardware",
+    "same_hardware",
 ]

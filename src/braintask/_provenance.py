@@ -10,39 +10,68 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-__all__ = ["provenance", "hardware"]
+__all__ = ["provenance", "hardware", "same_hardware"]
 
 _LIBRARIES = ("braintask", "jax", "jaxlib", "brainstate", "braintools", "brainmass",
               "brainunit", "numpy")
 
 
-def _cpu_model() -> str:
+def _cpu() -> dict:
+    """The CPU's name, its exact identity (vendor, family, model, stepping) and the
+    vector instructions XLA compiles for: two CPUs sold under one name (e.g. "AMD
+    EPYC") may differ in these, and then round differently."""
+    fields = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip().lower(), value.strip())
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    name = fields.get("model name") or platform.processor() or platform.machine()
+    ident = " ".join(f"{k} {fields[k]}" for k in ("vendor_id", "cpu family", "model",
+                                                   "stepping") if k in fields)
+    isa = sorted(f for f in fields.get("flags", "").split()
+                 if f.startswith(("sse4", "avx", "fma", "amx", "f16c")))
+    return {"cpu": name, "cpu_id": ident or platform.machine(), "cpu_isa": " ".join(isa)}
 
 
 def hardware() -> dict:
-    """The machine JAX computes on: CPU model and cores, and the accelerators if any.
+    """The machine JAX computes on: the CPU (name, identity, vector instructions) and
+    its cores, the accelerators if any, and the operating system.
 
-    Two results made on equal ``hardware()`` (and equal library versions) can be
-    compared bit for bit; otherwise only within a tolerance.
+    Two results made on the same hardware (every field but ``platform``, see
+    :func:`same_hardware`) with equal library versions can be compared bit for bit;
+    otherwise only within a tolerance.
 
     Examples
     --------
     >>> import braintask
     >>> sorted(braintask.hardware())
-    ['cpu', 'cpu_cores', 'devices', 'platform']
+    ['cpu', 'cpu_cores', 'cpu_id', 'cpu_isa', 'devices', 'platform']
     """
     import jax
 
     devices = sorted({f"{d.platform}:{getattr(d, 'device_kind', '')}" for d in jax.devices()})
-    return {"cpu": _cpu_model(), "cpu_cores": os.cpu_count(), "devices": devices,
+    return {**_cpu(), "cpu_cores": os.cpu_count(), "devices": devices,
             "platform": platform.platform()}
+
+
+def same_hardware(a: dict, b: dict) -> bool:
+    """Whether two :func:`hardware` records describe machines that compute alike: equal
+    in every field but ``platform`` (the kernel build does not change the arithmetic).
+    A record without a field (made before it was recorded) is not the same.
+
+    Examples
+    --------
+    >>> import braintask
+    >>> here = braintask.hardware()
+    >>> braintask.same_hardware(here, {**here, "platform": "another kernel"})
+    True
+    >>> braintask.same_hardware(here, {**here, "cpu_isa": "sse4_1"})
+    False
+    """
+    keys = (set(a) | set(b)) - {"platform"}
+    return all(k in a and k in b and a[k] == b[k] for k in keys)
 
 
 def _git(*args: str, cwd: Path) -> str | None:

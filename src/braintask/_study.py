@@ -15,7 +15,7 @@ from typing import Callable
 
 from ._checks import check_int
 from ._compare import differences, gap
-from ._provenance import provenance
+from ._provenance import provenance, same_hardware
 
 __all__ = ["Study"]
 
@@ -235,19 +235,34 @@ class Study:
                 .agg(units=("date", "size"), first=("date", "min"), last=("date", "max"),
                      hours=("seconds", lambda s: round(s.sum() / 3600, 2))).reset_index())
 
-    def unit_for_today(self, *, max_seconds: float | None = None, day=None) -> dict:
+    def unit_for_today(self, *, max_seconds: float | None = None, day=None,
+                       where: Callable[[dict], bool] | None = None) -> dict:
         """The unit a build re-checks: among the recorded units (that took at most
-        ``max_seconds``, if given) sorted by key, the one at ``day.toordinal() % count``
-        (``day``: today's UTC date), so a different unit every day, the same all day."""
+        ``max_seconds``, and for which ``where(unit)`` is true, if given) sorted by key,
+        the one at ``day.toordinal() % count`` (``day``: today's UTC date), so a
+        different unit every day, the same all day."""
         entries = sorted(self.entries().values(), key=lambda e: e["key"])
         if max_seconds is not None:
             entries = [e for e in entries if e["seconds"] <= max_seconds]
+        if where is not None:
+            entries = [e for e in entries if where(e["unit"])]
         if not entries:
             raise ValueError(f"{self.record} records no unit to re-check"
                              + (f" that took at most {max_seconds} s" if max_seconds else "")
+                             + (" that passes `where`" if where else "")
                              + f"; make the record first: {self.regenerate}")
         day = day or datetime.datetime.now(datetime.timezone.utc).date()
         return entries[day.toordinal() % len(entries)]["unit"]
+
+    def made_here(self, unit: dict) -> bool:
+        """Whether ``unit`` was recorded on this hardware (:func:`braintask.same_hardware`)
+        with these library versions: only then can a re-run match it bit for bit."""
+        entry = self.entries().get(unit_key(unit))
+        if entry is None:
+            return False
+        now = provenance(self._code_dir, watch=self._watch())
+        return (same_hardware(now["hardware"], entry["provenance"]["hardware"])
+                and now["versions"] == entry["provenance"]["versions"])
 
     def recheck(self, unit: dict, *, tolerance: float = 0.0, **options) -> dict:
         """Re-run ``unit`` with ``run_unit(unit, recheck=True, **options)`` and compare
@@ -269,9 +284,7 @@ class Study:
             raise KeyError(f"{self.record} has no unit {key}; make the record first: "
                            f"{self.regenerate}")
         fresh = self.run_unit(unit, recheck=True, **options)
-        now = provenance(self._code_dir, watch=self._watch())
-        same = (now["hardware"] == entry["provenance"]["hardware"]
-                and now["versions"] == entry["provenance"]["versions"])
+        same = self.made_here(unit)
         allowed = 0.0 if same else float(tolerance)
         gaps = [(where, gap(r, f)) for where, r, f in differences(entry["result"], fresh)]
         worst = max(gaps, key=lambda g: g[1], default=("", 0.0))
