@@ -99,10 +99,10 @@ def run_unit(unit: dict, recheck: bool = False) -> dict:
 
 
 def unit_to_recheck(study, day=None) -> dict:
-    """The unit a build re-runs today (``study.unit_for_today``): any recorded unit on the
-    machine and library versions that made it, where the re-run must match bit for
-    bit; elsewhere a unit of a model in ``ROUNDING_STABLE``, whose re-run can be compared
-    within a tolerance."""
+    """The unit a build re-runs today (``study.unit_for_today``): any recorded unit
+    on the machine and library versions that made it, where the re-run must match
+    bit for bit; elsewhere a unit of a model in ``ROUNDING_STABLE``, whose re-run
+    can be compared within a tolerance."""
     return study.unit_for_today(day=day, where=lambda unit: study.made_here(unit)
                                 or unit["model"] in ROUNDING_STABLE)
 
