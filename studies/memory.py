@@ -111,6 +111,24 @@ def run_unit(unit: dict, recheck: bool = False) -> dict:
 CAP_UPDATES = MAX_EPOCHS * TRIALS_PER_EPOCH // BATCH_SIZE
 
 
+#: The learning rates whose re-runs stay within rounding on another CPU. Re-run for two
+#: epochs on a second x86 CPU (AMD Zen 3, not the recording one; 2026-12-04), units at
+#: 1e-4 to 1e-2 moved by at most 0.002; at 3e-2 one moved by 0.019, and at 1e-1 two of
+#: three moved by 0.2 and 2.8 of a loss: there training amplifies rounding.
+STABLE_RATES_UP_TO = 1e-2
+
+
+def unit_to_recheck(study, day=None) -> dict:
+    """The unit a build re-runs today (``study.unit_for_today``, among the units that
+    took at most five minutes): any such unit on the machine and library versions
+    that made it, where the re-run must match bit for bit; elsewhere one trained at a
+    rate up to ``STABLE_RATES_UP_TO``, compared within a tolerance."""
+    def comparable(unit):
+        return study.made_here(unit) or unit["lr"] <= STABLE_RATES_UP_TO
+
+    return study.unit_for_today(max_seconds=300, day=day, where=comparable)
+
+
 def rate_score(result: dict) -> tuple:
     """How good a learning rate was, from validation only (see studies/_rates.py)."""
     return _rates.rate_score(result, CAP_UPDATES)
