@@ -44,7 +44,7 @@ QUICK = dict(tasks=["PerceptualDecisionMaking"], models=["Wilson-Cowan"], seeds=
              rates=[1e-2], max_epochs=2)
 #: Models whose training does not amplify rounding. Re-run for two epochs on a second
 #: x86 CPU (AMD Zen 3, not the recording one; 2026-12-03), every number of HORN's units
-#: here and of the GRU's and RNN's units in the task atlas moved by at most 1e-6, while
+#: here and of the task atlas's HORN, GRU and RNN units moved by at most 2e-4, while
 #: the losses of Wilson-Cowan's, Stuart-Landau's and Wong-Wang's units moved by 0.4-81%:
 #: within a few updates, their training turns a rounding difference into another
 #: trajectory.
