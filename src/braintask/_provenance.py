@@ -74,6 +74,17 @@ def same_hardware(a: dict, b: dict) -> bool:
     return all(k in a and k in b and a[k] == b[k] for k in keys)
 
 
+def versions() -> dict:
+    """The installed versions of braintask and the stack (None where not installed)."""
+    found = {}
+    for name in _LIBRARIES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = None
+    return found
+
+
 def _git(*args: str, cwd: Path) -> str | None:
     try:
         done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10)
@@ -117,17 +128,11 @@ def provenance(path=".", watch=None) -> dict:
     if commit is not None and _git("status", "--porcelain", "--untracked-files=no", *watched,
                                    cwd=cwd):
         commit += "+changes"
-    versions = {}
-    for name in _LIBRARIES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "commit": commit,
         "python": platform.python_version(),
-        "versions": versions,
+        "versions": versions(),
         "hardware": hardware(),
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv else "",
     }

@@ -4,6 +4,7 @@ kill, and re-checked against the code that made them."""
 from __future__ import annotations
 
 import datetime
+import functools
 import inspect
 import json
 import os
@@ -15,7 +16,7 @@ from typing import Callable
 
 from ._checks import check_int
 from ._compare import differences, gap
-from ._provenance import provenance, same_hardware
+from ._provenance import hardware, provenance, same_hardware, versions
 
 __all__ = ["Study"]
 
@@ -241,11 +242,9 @@ class Study:
         ``max_seconds``, and for which ``where(unit)`` is true, if given) sorted by key,
         the one at ``day.toordinal() % count`` (``day``: today's UTC date), so a
         different unit every day, the same all day."""
-        entries = sorted(self.entries().values(), key=lambda e: e["key"])
-        if max_seconds is not None:
-            entries = [e for e in entries if e["seconds"] <= max_seconds]
-        if where is not None:
-            entries = [e for e in entries if where(e["unit"])]
+        entries = [e for e in sorted(self.entries().values(), key=lambda e: e["key"])
+                   if (max_seconds is None or e["seconds"] <= max_seconds)
+                   and (where is None or where(e["unit"]))]
         if not entries:
             raise ValueError(f"{self.record} records no unit to re-check"
                              + (f" that took at most {max_seconds} s" if max_seconds else "")
@@ -260,9 +259,13 @@ class Study:
         entry = self.entries().get(unit_key(unit))
         if entry is None:
             return False
-        now = provenance(self._code_dir, watch=self._watch())
-        return (same_hardware(now["hardware"], entry["provenance"]["hardware"])
-                and now["versions"] == entry["provenance"]["versions"])
+        here, installed = self._machine
+        return (same_hardware(here, entry["provenance"]["hardware"])
+                and installed == entry["provenance"]["versions"])
+
+    @functools.cached_property
+    def _machine(self) -> tuple:  # this process's hardware and versions: read once
+        return hardware(), versions()
 
     def recheck(self, unit: dict, *, tolerance: float = 0.0, **options) -> dict:
         """Re-run ``unit`` with ``run_unit(unit, recheck=True, **options)`` and compare
