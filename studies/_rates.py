@@ -14,7 +14,10 @@ LADDER = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]
 def rate_score(result: dict, cap_updates: int, score: str = "val_acc") -> tuple:
     """How good a learning rate was, from validation only: seeds that met the criterion,
     then fewer median updates to it (a seed that never met it counts as the cap), then
-    the mean last validation ``score`` (higher is better)."""
+    the mean last validation ``score`` (higher is better). A rate whose training
+    diverged (NaN or inf) ranks below every rate that did not."""
+    if result.get("diverged"):
+        return (-1, -float(cap_updates), -np.inf)
     seeds = list(result["seeds"].values())
     updates = [s["criterion_updates"] if s["met"] else cap_updates for s in seeds]
     return (sum(s["met"] for s in seeds), -float(np.median(updates)),
@@ -66,7 +69,7 @@ def grid_units(results: dict, groups: list[dict], start_rates: list, cap_updates
         rates = sorted(set(start_rates) | set(tried))
         if grow_grid and set(rates) <= set(tried):
             best = choose_rate(tried, cap_updates, score)
-            if rate_score(tried[best], cap_updates, score)[0] == 0:  # none met it anywhere
+            if rate_score(tried[best], cap_updates, score)[0] <= 0:  # none met it anywhere
                 rates += beyond(rates)
             else:
                 rates += [r for r in [grow(rates, best)] if r is not None]

@@ -154,14 +154,18 @@ def train_unit(unit: dict, build, recheck: bool = False, dt_ms: float = 1.0,
     bound = (dict(at_most=ANGLE_CRITERION) if first.vector
              else dict(at_least=CRITERION))
     criterion = braintask.Criterion(metric, for_epochs=FOR_EPOCHS, **bound)
-    grid.fit(trials, val=val, epochs=RECHECK_EPOCHS if recheck else unit["max_epochs"],
-             criterion=criterion)
+    try:
+        grid.fit(trials, val=val, epochs=RECHECK_EPOCHS if recheck else unit["max_epochs"],
+                 criterion=criterion)
+        diverged = {}
+    except braintask.TrainingDiverged as error:  # a rate too high: a result, recorded
+        diverged = {"diverged": str(error)}  # (every copy keeps its last finite weights)
     keys = ["train_loss", metric.replace("val_", "train_"), "val_loss", metric]
     history = {str(s): {k: [float(v) for v in h.to_pandas()[k]] for k in keys}
                for s, h in zip(unit["seeds"], grid.histories)}
     if recheck:
-        return {"history": history}
-    return summarise(unit, grid, first, test, trials, metric, history)
+        return {"history": history, **diverged}
+    return {**summarise(unit, grid, first, test, trials, metric, history), **diverged}
 
 
 def summarise(unit, grid, first, test, trials, metric, history) -> dict:
@@ -172,12 +176,13 @@ def summarise(unit, grid, first, test, trials, metric, history) -> dict:
     seeds = {}
     for seed, h, score in zip(unit["seeds"], grid.histories, grid.evaluate(test)):
         met = h.criterion["epoch"] is not None
-        value = float(h[-1][metric])
+        last = h[-1] if len(h) else {"updates": 0}  # empty if it diverged in epoch 1
+        value = float(last.get(metric, np.nan))
         seeds[str(seed)] = {
             "met": met, "criterion_updates": h.criterion["updates"] if met else None,
-            "epochs": len(h), "updates": int(h[-1]["updates"]),
+            "epochs": len(h), "updates": int(last["updates"]),
             "val_score": -value if first.vector else value,
-            "train": float(h[-1][metric.replace("val_", "train_")]),
+            "train": float(last.get(metric.replace("val_", "train_"), np.nan)),
             "test": float(score[test_metric])}
     outputs = np.asarray(grid.predict(test.inputs))  # (copies, N, T, C)
     answered = {}

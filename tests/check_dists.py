@@ -36,7 +36,7 @@ def problems(dist: Path) -> list[str]:
     else:
         wanted.append(f"braintask-{VERSION}.dist-info/licenses/LICENSE")
     out += [f"missing {w}" for w in wanted if w not in found]
-    banned = (".ci/", "docs/_build/", ".nox/", "benchmarks/results/")
+    banned = (".ci/", "docs/_build/", ".nox/", "benchmarks/results/", ".jax_cache/")
     out += [f"ships {n}" for n in found if n.startswith(banned)]
     return out
 

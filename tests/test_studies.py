@@ -84,3 +84,21 @@ def test_when_no_rate_meets_the_criterion_the_grid_grows_at_both_ends():
             results[json.dumps(unit, sort_keys=True)] = run(unit["lr"])
     rates = sorted(json.loads(k)["lr"] for k in results)
     assert 1e-1 in rates and 3e-4 in rates  # it searched both ways until one rate worked
+
+
+def test_a_rate_whose_training_diverged_ranks_last_and_the_grid_finishes():
+    def run(lr):  # nothing learns; validation creeps up with the rate, 1e-1 blows up
+        if lr >= 1e-1:
+            return dict(result([False], [None], [float("nan")]), diverged="NaN at epoch 3")
+        return result([False], [None], [0.5 + lr])
+
+    results = {}
+    while todo := [u for u in _rates.grid_units(results, [{"m": 1}], [1e-3, 3e-3, 1e-2],
+                                                1200, {})
+                   if json.dumps(u, sort_keys=True) not in results]:
+        for unit in todo:
+            results[json.dumps(unit, sort_keys=True)] = run(unit["lr"])
+    by_rate = {json.loads(k)["lr"]: r for k, r in results.items()}
+    assert sorted(by_rate) == _rates.LADDER  # searched both ways to the ladder's ends
+    assert _rates.choose_rate(by_rate, 1200) == 3e-2  # the best that did not diverge
+    assert _rates.rate_score(by_rate[1e-1], 1200) < _rates.rate_score(by_rate[1e-4], 1200)
