@@ -154,12 +154,12 @@ def train_unit(unit: dict, build, recheck: bool = False, dt_ms: float = 1.0,
     bound = (dict(at_most=ANGLE_CRITERION) if first.vector
              else dict(at_least=CRITERION))
     criterion = braintask.Criterion(metric, for_epochs=FOR_EPOCHS, **bound)
+    epochs = RECHECK_EPOCHS if recheck else unit["max_epochs"]
     try:
-        grid.fit(trials, val=val, epochs=RECHECK_EPOCHS if recheck else unit["max_epochs"],
-                 criterion=criterion)
+        grid.fit(trials, val=val, epochs=epochs, criterion=criterion)
         diverged = {}
-    except braintask.TrainingDiverged as error:  # a rate too high: a result, recorded
-        diverged = {"diverged": str(error)}  # (every copy keeps its last finite weights)
+    except braintask.TrainingDiverged as error:  # a rate too high: a result to record
+        diverged = {"diverged": str(error)}  # every copy keeps its last finite weights
     keys = ["train_loss", metric.replace("val_", "train_"), "val_loss", metric]
     history = {str(s): {k: [float(v) for v in h.to_pandas()[k]] for k in keys}
                for s, h in zip(unit["seeds"], grid.histories)}
