@@ -21,6 +21,18 @@ def result(met, updates, val):
                       for i, (m, u, v) in enumerate(zip(met, updates, val))}}
 
 
+def grow_grid(run):
+    """Results of ``run(lr)`` for every unit the grid rule asks for, starting from
+    [1e-3, 3e-3, 1e-2], until it asks for nothing more."""
+    results = {}
+    while todo := [u for u in _rates.grid_units(results, [{"m": 1}], [1e-3, 3e-3, 1e-2],
+                                                1200, {})
+                   if json.dumps(u, sort_keys=True) not in results]:
+        for unit in todo:
+            results[json.dumps(unit, sort_keys=True)] = run(unit["lr"])
+    return results
+
+
 def test_the_rate_rule_counts_seeds_then_speed_then_validation():
     slow = result([True, True], [400, 600], [0.95, 0.95])
     fast = result([True, True], [100, 300], [0.91, 0.92])
@@ -76,12 +88,7 @@ def test_when_no_rate_meets_the_criterion_the_grid_grows_at_both_ends():
         ok = lr >= 1e-1
         return result([ok], [100 if ok else None], [0.95 if ok else 0.5 + lr])
 
-    results = {}
-    while todo := [u for u in _rates.grid_units(results, [{"m": 1}], [1e-3, 3e-3, 1e-2],
-                                                1200, {})
-                   if json.dumps(u, sort_keys=True) not in results]:
-        for unit in todo:
-            results[json.dumps(unit, sort_keys=True)] = run(unit["lr"])
+    results = grow_grid(run)
     rates = sorted(json.loads(k)["lr"] for k in results)
     assert 1e-1 in rates and 3e-4 in rates  # it searched both ways until one rate worked
 
@@ -92,12 +99,7 @@ def test_a_rate_whose_training_diverged_ranks_last_and_the_grid_finishes():
             return dict(result([False], [None], [float("nan")]), diverged="NaN at epoch 3")
         return result([False], [None], [0.5 + lr])
 
-    results = {}
-    while todo := [u for u in _rates.grid_units(results, [{"m": 1}], [1e-3, 3e-3, 1e-2],
-                                                1200, {})
-                   if json.dumps(u, sort_keys=True) not in results]:
-        for unit in todo:
-            results[json.dumps(unit, sort_keys=True)] = run(unit["lr"])
+    results = grow_grid(run)
     by_rate = {json.loads(k)["lr"]: r for k, r in results.items()}
     assert sorted(by_rate) == _rates.LADDER  # searched both ways to the ladder's ends
     assert _rates.choose_rate(by_rate, 1200) == 3e-2  # the best that did not diverge
