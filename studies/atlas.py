@@ -23,6 +23,8 @@ import numpy as np
 
 import _cli
 import _rates
+import _verdicts
+from _verdicts import conclusions  # noqa: F401 (the page's summary in words)
 
 RECORD = Path(__file__).parent / "records" / "atlas.jsonl"
 REGENERATE = "nox -s study -- atlas"
@@ -218,18 +220,6 @@ def choose_rate(results_by_rate: dict) -> float:
     return _rates.choose_rate(results_by_rate, cap_updates(), score="val_score")
 
 
-def verdict(met: int, seeds: int, train_fits: bool) -> str:
-    """What a task-model result says: learned (every seed met the criterion), learned in
-    some seeds, or not learned within the cap, which measures the budget when the
-    training score is below the criterion too."""
-    if met == seeds:
-        return "learned"
-    if met:
-        return f"learned in {met} of {seeds} seeds"
-    return ("not learned: fits training trials only" if train_fits
-            else "not learned within the cap")
-
-
 def results_table(study, choose=None):
     """One row per finished task-model pair (its learning-rate grid complete) at its
     chosen rate (``choose``, default :func:`choose_rate`): seeds at the criterion,
@@ -249,18 +239,22 @@ def results_table(study, choose=None):
         angle = result["test_metric"].endswith("angular_error")
         train, test = seeds["train"].astype(float), seeds["test"].astype(float)
         fits = (train <= ANGLE_CRITERION) if angle else (train >= CRITERION)
-        met = int(seeds["met"].sum())
+        passes = (test <= ANGLE_CRITERION) if angle else (test >= CRITERION)
+        met = seeds["met"].astype(bool)
+        learned = int((met & passes).sum())
         rows.append({
             "task": task, "model": model, "rate": f"{lr:g}", "rates tried": len(by_rate),
             "on grid edge": on_edge(list(by_rate), lr),
-            "seeds at criterion": met, "of": len(seeds),
-            "median updates to criterion": seeds.loc[seeds["met"].astype(bool),
-                                                     "criterion_updates"].median(),
+            "seeds at criterion": int(met.sum()), "seeds learned": learned,
+            "of": len(seeds),
+            "median updates to criterion": seeds.loc[met, "criterion_updates"].median(),
             "score": "error (deg)" if angle else "accuracy",
             "train (mean)": train.mean(), "test (mean)": test.mean(),
             "test (min)": test.min(), "test (max)": test.max(),
             "baseline": result["baseline"], "test copies": result["test_copies"],
-            "verdict": verdict(met, len(seeds), bool(fits.all()))})
+            "verdict": _verdicts.verdict(
+                learned, int(met.sum()), len(seeds), bool(fits.all()),
+                _verdicts.above_chance(test, result["baseline"], angle, N_TEST))})
     return pd.DataFrame(rows)
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import _cli
 import _rates
 import atlas
+from _verdicts import conclusions  # noqa: F401 (the page's summary in words)
 
 RECORD = Path(__file__).parent / "records" / "gallery.jsonl"
 REGENERATE = "nox -s study -- gallery"

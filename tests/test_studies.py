@@ -104,3 +104,39 @@ def test_a_rate_whose_training_diverged_ranks_last_and_the_grid_finishes():
     assert sorted(by_rate) == _rates.LADDER  # searched both ways to the ladder's ends
     assert _rates.choose_rate(by_rate, 1200) == 3e-2  # the best that did not diverge
     assert _rates.rate_score(by_rate[1e-1], 1200) < _rates.rate_score(by_rate[1e-4], 1200)
+
+
+def test_learned_needs_the_test_score_at_criterion_not_only_validation():
+    import numpy as np
+    import pandas as pd
+
+    import _verdicts
+    import atlas
+
+    class Recorded:  # a study's record: one finished task-model pair at one rate
+        def __init__(self, tests):
+            seeds = {str(i): {"met": True, "criterion_updates": 100, "val_score": 0.92,
+                              "train": 0.93, "test": t} for i, t in enumerate(tests)}
+            self.result = {"seeds": seeds, "test_metric": "decision_acc",
+                           "baseline": 0.515, "test_copies": 0}
+
+        def table(self):
+            return pd.DataFrame([dict(task="T", model="M", lr=1e-2, result=self.result)])
+
+        def pending(self):
+            return []
+
+    # every seed met the criterion on validation; the test scores decide
+    verdict = atlas.results_table(Recorded([0.93, 0.91, 0.88]))["verdict"][0]
+    assert verdict == "learned in 2 of 3 seeds"
+    verdict = atlas.results_table(Recorded([0.89, 0.88, 0.88]))["verdict"][0]
+    assert verdict == "criterion met on validation only (3 of 3 seeds)"
+    assert atlas.results_table(Recorded([0.9, 0.95, 0.99]))["verdict"][0] == "learned"
+    # 1024 test trials: two standard errors at p = 0.5 are 0.031
+    assert _verdicts.above_chance(np.array([0.56, 0.6]), 0.515, False, 1024)
+    assert not _verdicts.above_chance(np.array([0.56, 0.54]), 0.515, False, 1024)
+    assert _verdicts.verdict(0, 0, 3, False, True) == (
+        "not learned within the cap, above chance")
+    assert _verdicts.verdict(0, 0, 3, True, False) == "not learned: fits training trials only"
+    assert not _verdicts.above_chance(np.array([40.0]), 41.0, True, 1024)  # angle errors
+    assert _verdicts.above_chance(np.array([30.0]), 41.0, True, 1024)
