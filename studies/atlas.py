@@ -244,6 +244,8 @@ def results_table(study, choose=None):
         learned = int((met & passes).sum())
         rows.append({
             "task": task, "model": model, "rate": f"{lr:g}", "rates tried": len(by_rate),
+            "rates diverged": ", ".join(f"{r:g}" for r in sorted(by_rate)
+                                        if "diverged" in by_rate[r]),
             "on grid edge": on_edge(list(by_rate), lr),
             "seeds at criterion": int(met.sum()), "seeds learned": learned,
             "of": len(seeds),

@@ -120,8 +120,10 @@ def test_learned_needs_the_test_score_at_criterion_not_only_validation():
             self.result = {"seeds": seeds, "test_metric": "decision_acc",
                            "baseline": 0.515, "test_copies": 0}
 
-        def table(self):
-            return pd.DataFrame([dict(task="T", model="M", lr=1e-2, result=self.result)])
+        def table(self):  # and a higher rate whose training diverged
+            diverged = dict(self.result, diverged="NaN in epoch 3")
+            return pd.DataFrame([dict(task="T", model="M", lr=1e-2, result=self.result),
+                                 dict(task="T", model="M", lr=1e-1, result=diverged)])
 
         def pending(self):
             return []
@@ -131,7 +133,9 @@ def test_learned_needs_the_test_score_at_criterion_not_only_validation():
     assert verdict == "learned in 2 of 3 seeds"
     verdict = atlas.results_table(Recorded([0.89, 0.88, 0.88]))["verdict"][0]
     assert verdict == "criterion met on validation only (3 of 3 seeds)"
-    assert atlas.results_table(Recorded([0.9, 0.95, 0.99]))["verdict"][0] == "learned"
+    table = atlas.results_table(Recorded([0.9, 0.95, 0.99]))
+    assert table["verdict"][0] == "learned"
+    assert (table["rate"][0], table["rates diverged"][0]) == ("0.01", "0.1")
     # 1024 test trials: two standard errors at p = 0.5 are 0.031
     assert _verdicts.above_chance(np.array([0.56, 0.6]), 0.515, False, 1024)
     assert not _verdicts.above_chance(np.array([0.56, 0.54]), 0.515, False, 1024)
