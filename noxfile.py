@@ -6,6 +6,7 @@ and notebooks run without the site's tooling), `nox -s bench` (benchmarks/compar
 e.g. `nox -s bench -- --quick`), `nox -s bench_neurogym` (benchmarks/fresh_trials.py:
 braintask against neurogym + PyTorch on fresh trials; e.g. `nox -s bench_neurogym -- --quick`)."""
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ import nox
 
 ROOT = Path(__file__).parent
 BUILD = ROOT / "docs" / "_build"
+PAGES = BUILD / "pages"  # the pages rendered without executing them (`nox -s pages`)
 nox.options.sessions = ["tests"]
 # uv makes each environment in seconds (pip takes about 1.5 minutes for the test one);
 # without uv on PATH (`pip install uv`), nox falls back to venv and pip.
@@ -155,13 +157,30 @@ def package(session):
 
 
 @nox.session(python=PYTHON, default=False)
+def pages(session):
+    """The site's HTML without executing any page (docs/_build/pages/html), in seconds:
+    the code cells and downloads a reader sees are the executed site's, without outputs
+    (tests/test_reader_notebooks.py compares the two builds cell by cell). For
+    `BRAINTASK_SITE=docs/_build/pages/html nox -s readers`, which then need not wait for
+    an executed build. Not a default session."""
+    install(session, "docs")
+    session.run("sphinx-build", "-E", "-q", "-j", "auto", "-b", "html",
+                "-D", "nb_execution_mode=off", "-d", str(PAGES / "doctrees"), "docs",
+                str(PAGES / "html"), *session.posargs,
+                silent=True)  # without outputs, every glue value and lexer is missing
+
+
+@nox.session(python=PYTHON, default=False)
 def readers(session):
     """The built site's code as readers run it, in an environment with braintask (and
     so matplotlib) and pytest only: no myst-nb, IPython or Sphinx. Runs each page's
     rendered code cells in order as one script (tests/test_rendered_code.py), and checks
-    that each page's .py download is that code. Needs a built site: `nox -s docs` first."""
-    if not (BUILD / "html" / "index.html").is_file():
-        session.error("no built site in docs/_build/html: run `nox -s docs` first")
+    that each page's .py download is that code. Needs a built site: `nox -s docs` first,
+    or `nox -s pages` and BRAINTASK_SITE=docs/_build/pages/html."""
+    site = Path(os.environ.get("BRAINTASK_SITE", BUILD / "html"))
+    if not (site / "index.html").is_file():
+        session.error(f"no built site in {site}: run `nox -s docs` first (or `nox -s "
+                      "pages` and set BRAINTASK_SITE=docs/_build/pages/html)")
     session.install("-e", ".")
     session.install(*nox.project.dependency_groups(nox.project.load_toml("pyproject.toml"), "test"))
     # two pages at a time (pytest-xdist): each page's script mostly keeps one core busy

@@ -74,3 +74,22 @@ def test_a_downloaded_notebook_runs_in_a_kernel(tmp_path):
     errors = [o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])
               if o.get("output_type") == "error"]
     assert not errors, json.dumps(errors[0])[:2000]
+
+
+# The pages rendered without executing them (`nox -s pages`), which the readers check
+# may read instead of the executed site: they must show the same code, page by page.
+PAGES = ROOT / "docs" / "_build" / "pages" / "html"
+
+
+def test_pages_rendered_without_execution_show_the_sites_code():
+    if not (PAGES / "index.html").is_file():
+        pytest.skip(f"no pages rendered without execution in {PAGES} (`nox -s pages`)")
+    pages = [p.relative_to(SITE) for p in sorted(SITE.rglob("*.html"))
+             if not p.relative_to(SITE).parts[0].startswith("_")]
+    assert pages and {p.relative_to(PAGES) for p in PAGES.rglob("*.html")} >= set(pages)
+    shown = {str(p): rendered_cells(SITE / p) for p in pages}
+    assert sum(map(len, shown.values())) > 50  # the tutorials' cells are there
+    differ = [p for p in pages if rendered_cells(PAGES / p) != shown[str(p)]]
+    assert not differ, f"these pages show other code without execution: {differ}"
+    for py in PAGES.rglob("*.py"):  # the pages' .py downloads too
+        assert py.read_bytes() == (SITE / py.relative_to(PAGES)).read_bytes(), py
