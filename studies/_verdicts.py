@@ -48,8 +48,9 @@ def conclusions(results, by: str, running=(), order=None) -> list[str]:
 
         def named(mask, counts=None):
             rows = mine[mask]
-            if counts is None:
-                return ", ".join(rows[other])
+            if counts is None:  # the seed-less verdicts say whether they beat chance
+                return ", ".join(n + (" (above chance)" if v.endswith("above chance")
+                                      else "") for n, v in zip(rows[other], rows["verdict"]))
             return ", ".join(f"{n} ({k} of {s})" for n, k, s in
                              zip(rows[other], rows[counts], rows["of"]))
 
@@ -65,8 +66,6 @@ def conclusions(results, by: str, running=(), order=None) -> list[str]:
                          "stays below the criterion too (the budget, not a limit)")
         if (fits := verdict.str.startswith("not learned: fits")).any():
             parts.append(f"fitted on training trials only {word} {named(fits)}")
-        if (chance := verdict.str.endswith("above chance")).any():
-            parts.append(f"above chance without learning {word} {named(chance)}")
         waiting = [pair[1 if by == "task" else 0] for pair in running
                    if pair[0 if by == "task" else 1] == key]
         if waiting:
