@@ -20,6 +20,7 @@ from pathlib import Path
 
 import brainstate
 import numpy as np
+import pandas as pd
 
 import _cli
 import _rates
@@ -220,12 +221,23 @@ def choose_rate(results_by_rate: dict) -> float:
     return _rates.choose_rate(results_by_rate, cap_updates(), score="val_score")
 
 
+def seed_outcomes(result: dict):
+    """One row per seed of a recorded unit: its ``train`` and ``test`` scores, whether
+    it ``met`` the criterion on validation, ``fits`` its training trials at the
+    criterion, and has ``learned`` (met it, and its test score is at the criterion)."""
+    seeds = pd.DataFrame(result["seeds"]).T
+    angle = result["test_metric"].endswith("angular_error")
+    at = (lambda s: s <= ANGLE_CRITERION) if angle else (lambda s: s >= CRITERION)
+    train, test = seeds["train"].astype(float), seeds["test"].astype(float)
+    met = seeds["met"].astype(bool)
+    return pd.DataFrame({"train": train, "test": test, "met": met, "fits": at(train),
+                         "learned": met & at(test), "updates": seeds["criterion_updates"]})
+
+
 def results_table(study, choose=None):
     """One row per finished task-model pair (its learning-rate grid complete) at its
     chosen rate (``choose``, default :func:`choose_rate`): seeds at the criterion,
     training and test scores beside the test baseline, and the verdict."""
-    import pandas as pd
-
     choose = choose or choose_rate
     runs, running = study.table(), {(u["task"], u["model"]) for u in study.pending()}
     rows = []
@@ -235,27 +247,22 @@ def results_table(study, choose=None):
         by_rate = dict(zip(group["lr"], group["result"]))
         lr = choose(by_rate)
         result = by_rate[lr]
-        seeds = pd.DataFrame(result["seeds"]).T
+        seeds = seed_outcomes(result)
         angle = result["test_metric"].endswith("angular_error")
-        train, test = seeds["train"].astype(float), seeds["test"].astype(float)
-        fits = (train <= ANGLE_CRITERION) if angle else (train >= CRITERION)
-        passes = (test <= ANGLE_CRITERION) if angle else (test >= CRITERION)
-        met = seeds["met"].astype(bool)
-        learned = int((met & passes).sum())
+        met, learned, test = int(seeds["met"].sum()), int(seeds["learned"].sum()), seeds["test"]
         rows.append({
             "task": task, "model": model, "rate": f"{lr:g}", "rates tried": len(by_rate),
             "rates diverged": ", ".join(f"{r:g}" for r in sorted(by_rate)
                                         if "diverged" in by_rate[r]),
             "on grid edge": on_edge(list(by_rate), lr),
-            "seeds at criterion": int(met.sum()), "seeds learned": learned,
-            "of": len(seeds),
-            "median updates to criterion": seeds.loc[met, "criterion_updates"].median(),
+            "seeds at criterion": met, "seeds learned": learned, "of": len(seeds),
+            "median updates to criterion": seeds.loc[seeds["met"], "updates"].median(),
             "score": "error (deg)" if angle else "accuracy",
-            "train (mean)": train.mean(), "test (mean)": test.mean(),
+            "train (mean)": seeds["train"].mean(), "test (mean)": test.mean(),
             "test (min)": test.min(), "test (max)": test.max(),
             "baseline": result["baseline"], "test copies": result["test_copies"],
             "verdict": _verdicts.verdict(
-                learned, int(met.sum()), len(seeds), bool(fits.all()),
+                learned, met, len(seeds), bool(seeds["fits"].all()),
                 _verdicts.above_chance(test, result["baseline"], angle, N_TEST))})
     return pd.DataFrame(rows)
 

@@ -129,10 +129,6 @@ class Study:
         study.script = module
         return study
 
-    def _watch(self) -> list:
-        """The code whose changes count: the unit's script folder and braintask itself."""
-        return [self._code_dir, Path(__file__).parent]
-
     def entries(self) -> dict:
         """``{key: entry}`` of the recorded units (``entry``: unit, result, seconds,
         provenance), in the order they finished."""
@@ -183,7 +179,8 @@ class Study:
         """
         jobs = check_int("jobs", jobs, 1)
         # the code this run executes is the code as it starts: later commits do not count
-        made_by = provenance(self._code_dir, watch=self._watch())
+        # and the changes that count are in the unit's script folder and in braintask
+        made_by = provenance(self._code_dir, watch=[self._code_dir, Path(__file__).parent])
         if jobs == 1:
             while todo := self.pending():
                 self._finished(_run_one(self.run_unit, todo[0]), 0, log, made_by)
@@ -256,8 +253,7 @@ class Study:
     def made_here(self, unit: dict) -> bool:
         """Whether ``unit`` was recorded on this hardware (:func:`braintask.same_hardware`)
         with these library versions: only then can a re-run match it bit for bit."""
-        entry = self.entries().get(unit_key(unit))
-        if entry is None:
+        if (entry := self.entries().get(unit_key(unit))) is None:
             return False
         here, installed = self._machine
         return (same_hardware(here, entry["provenance"]["hardware"])
