@@ -67,6 +67,49 @@ def test_no_code_line_wider_than_the_column(page):
     assert not wide, "\n".join(wide)
 
 
+REFERENCE_FREE = {"index.md", "api.md", "claims.md"}  # the front page and reference pages
+AUTHORS = r"([A-Z][\w-]+)(?:\s+(?:&|and)\s+[A-Z][\w-]+|\s+et\s+al\.)?"
+CITATION = re.compile(rf"{AUTHORS},\s+(\d{{4}})|{AUTHORS}\s+\((\d{{4}})\)")
+
+
+def citations(text: str) -> set:
+    """(first author, year) of every author-year citation in ``text``: "(Yang et al.,
+    2019)", "Kingma & Ba, 2015" or "Yang et al. (2019)"."""
+    return {(m[0] or m[2], m[1] or m[3]) for m in CITATION.findall(text)}
+
+
+def references(page: Path) -> list[str]:
+    """The entries of the page's closing "## References" section ([] if it has none)."""
+    text = page.read_text(encoding="utf8")
+    heads = list(re.finditer(r"^## .*$", text, re.M))
+    if not heads or heads[-1].group(0).strip() != "## References":
+        return []
+    return [e for e in re.split(r"^- ", text[heads[-1].end():], flags=re.M)[1:]]
+
+
+def unlisted(page: Path) -> list[str]:
+    """Citations in the page's text that no entry of its References lists."""
+    entries, text = references(page), page.read_text(encoding="utf8")
+    body = text[:text.rindex("## References")] if entries else text
+    return sorted(f"{name}, {year}" for name, year in citations(body)
+                  if not any(e.startswith(name) and f"({year})" in e for e in entries))
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if p.name not in REFERENCE_FREE],
+                         ids=lambda p: p.relative_to(DOCS).as_posix())
+def test_every_page_ends_with_the_references_its_text_cites(page):
+    assert references(page), f"{page.name} does not end with a '## References' section"
+    assert not unlisted(page), f"{page.name} cites {unlisted(page)} but does not list them"
+
+
+def test_reference_check_sees_an_unlisted_citation(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("As shown (Smith et al., 2001) and by Jones (2003).\n\n"
+                    "## References\n\n- Jones, A. (2003). A title.\n- Smith, B. (2002). B.\n")
+    assert citations(page.read_text()) == {("Smith", "2001"), ("Jones", "2003")}
+    assert unlisted(page) == ["Smith, 2001"]
+
+
 def test_no_docstring_example_wider_than_the_column():
     examples = list(docstring_examples())
     assert examples  # the scan does see the examples
