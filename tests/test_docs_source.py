@@ -84,7 +84,7 @@ def references(page: Path) -> list[str]:
     heads = list(re.finditer(r"^## .*$", text, re.M))
     if not heads or heads[-1].group(0).strip() != "## References":
         return []
-    return [e for e in re.split(r"^- ", text[heads[-1].end():], flags=re.M)[1:]]
+    return re.split(r"^- ", text[heads[-1].end():], flags=re.M)[1:]
 
 
 def unlisted(page: Path) -> list[str]:
