@@ -25,6 +25,7 @@ import pandas as pd
 import _cli
 import _rates
 import _verdicts
+from _observer import against_observer, observer_accuracy  # noqa: F401 (the ceiling)
 from _verdicts import conclusions  # noqa: F401 (the page's summary in words)
 
 RECORD = Path(__file__).parent / "records" / "atlas.jsonl"

@@ -144,3 +144,34 @@ def test_learned_needs_the_test_score_at_criterion_not_only_validation():
     assert _verdicts.verdict(0, 0, 3, True, False) == "not learned: fits training trials only"
     assert not _verdicts.above_chance(np.array([40.0]), 41.0, True, 1024)  # angle errors
     assert _verdicts.above_chance(np.array([30.0]), 41.0, True, 1024)
+
+
+def test_the_summing_observer_reads_the_evidence_and_only_the_evidence():
+    from types import SimpleNamespace
+
+    import numpy as np
+    from scipy.stats import norm
+
+    import _observer
+
+    def trials(seed, signal, n=512, steps=20):
+        """Channel 0 carries +-signal per step by the answer (1 or 2), under unit noise;
+        the answer is due on the last 5 steps, whose inputs must not be summed."""
+        rng = np.random.default_rng(seed)
+        answer = rng.integers(1, 3, n)
+        inputs = rng.standard_normal((n, steps, 2))
+        inputs[:, :, 0] += signal * np.where(answer == 1, -1.0, 1.0)[:, None]
+        inputs[:, -5:] = 100.0 * (answer == 2)[:, None, None]  # the answer itself
+        decision = np.zeros((n, steps), bool)
+        decision[:, -5:] = True
+        targets = np.where(decision, answer[:, None], 0)
+        return SimpleNamespace(inputs=inputs, targets=targets, decision=decision)
+
+    evidence, answer = _observer.summed_evidence(trials(0, 0.0, n=4, steps=20))
+    assert evidence.shape == (4, 2) and set(answer) <= {1, 2}
+    assert np.all(np.abs(evidence) < 100)  # the scored steps are not in the sum
+    for signal in [0.0, 0.1, 0.3]:  # the best possible: Phi(signal * sqrt(15 steps))
+        source = SimpleNamespace(trials=lambda epoch: trials(epoch, signal))
+        accuracy = _observer.observer_accuracy(source, trials(99, signal, n=2048))
+        best = norm.cdf(signal * np.sqrt(15))
+        assert abs(accuracy - best) < 0.03, (signal, accuracy, best)
