@@ -26,6 +26,7 @@ import _cli
 import _rates
 import _verdicts
 from _observer import against_observer, observer_accuracy  # noqa: F401 (the ceiling)
+from _unit_record import summarise
 from _verdicts import conclusions  # noqa: F401 (the page's summary in words)
 
 RECORD = Path(__file__).parent / "records" / "atlas.jsonl"
@@ -172,42 +173,6 @@ def train_unit(unit: dict, build, recheck: bool = False, dt_ms: float = 1.0,
     return {**summarise(unit, grid, first, test, trials, metric, history), **diverged}
 
 
-def summarise(unit, grid, first, test, trials, metric, history) -> dict:
-    """The unit's record: per seed, the criterion, scores and what a failing net answers."""
-    import braintask
-
-    test_metric = metric.replace("val_", "")
-    seeds = {}
-    for seed, h, score in zip(unit["seeds"], grid.histories, grid.evaluate(test)):
-        met = h.criterion["epoch"] is not None
-        last = h[-1] if len(h) else {"updates": 0}  # empty if it diverged in epoch 1
-        value = float(last.get(metric, np.nan))
-        seeds[str(seed)] = {
-            "met": met, "criterion_updates": h.criterion["updates"] if met else None,
-            "epochs": len(h), "updates": int(last["updates"]),
-            "val_score": -value if first.vector else value,
-            "train": float(last.get(metric.replace("val_", "train_"), np.nan)),
-            "test": float(score[test_metric])}
-    outputs = np.asarray(grid.predict(test.inputs))  # (copies, N, T, C)
-    answered = {}
-    if not first.vector:  # what each copy answers on the decision steps, as shares
-        steps = test.decision
-        for seed, out in zip(unit["seeds"], outputs):
-            choice = out.argmax(-1)[steps]
-            answered[str(seed)] = np.bincount(choice, minlength=first.output_dim).tolist()
-    return {"seeds": seeds, "history": history, "test_metric": test_metric,
-            "baseline": float(test.baseline_angular_error if first.vector
-                              else test.majority_rate),
-            "labels": (np.bincount(test.targets[steps].astype(int),
-                                   minlength=first.output_dim).tolist()
-                       if not first.vector else None),
-            "answered": answered, "seq_len": first.seq_len, "n_features": first.n_features,
-            "outputs": first.output_dim,
-            "parameters": braintask.count_parameters(grid.trainers[0].model),
-            "test_copies": int(trials.count_copies(test, range(max(len(h) for h in
-                                                                  grid.histories))))}
-
-
 def cap_updates(max_epochs: int = MAX_EPOCHS) -> int:
     return max_epochs * TRIALS_PER_EPOCH // BATCH_SIZE
 
@@ -220,6 +185,14 @@ def rate_score(result: dict) -> tuple:
 def choose_rate(results_by_rate: dict) -> float:
     """The learning rate with the best :func:`rate_score`."""
     return _rates.choose_rate(results_by_rate, cap_updates(), score="val_score")
+
+
+def chosen_outcomes(runs, task: str, model: str, choose=None):
+    """:func:`seed_outcomes` of ``model`` on ``task`` at its chosen learning rate
+    (``choose``, default :func:`choose_rate`); ``runs``: the study's table."""
+    mine = runs[(runs["task"] == task) & (runs["model"] == model)]
+    by_rate = dict(zip(mine["lr"], mine["result"]))
+    return seed_outcomes(by_rate[(choose or choose_rate)(by_rate)])
 
 
 def seed_outcomes(result: dict):
