@@ -72,3 +72,12 @@ def conclusions(results, by: str, running=(), order=None) -> list[str]:
             parts.append(f"not finished yet {word} {', '.join(sorted(waiting))}")
         lines.append(f"- **{key}**: " + "; ".join(parts) + ".")
     return lines
+
+
+def progress(finished: int, pairs: int, running: int, name: str) -> str:
+    """How far the study ``name`` is, in a sentence: every pair finished, or how many
+    are not yet and how to go on."""
+    if not running:
+        return f"all {pairs} task-model pairs are finished."
+    return (f"{finished} of the {pairs} task-model pairs are finished, and {running} are "
+            f"not yet (`nox -s study -- {name}` resumes the study where it stopped).")

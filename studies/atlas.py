@@ -27,7 +27,7 @@ import _rates
 import _verdicts
 from _observer import against_observer, observer_accuracy  # noqa: F401 (the ceiling)
 from _unit_record import summarise
-from _verdicts import conclusions  # noqa: F401 (the page's summary in words)
+from _verdicts import conclusions, progress  # noqa: F401 (the page's summary in words)
 
 RECORD = Path(__file__).parent / "records" / "atlas.jsonl"
 REGENERATE = "nox -s study -- atlas"

@@ -175,3 +175,12 @@ def test_the_summing_observer_reads_the_evidence_and_only_the_evidence():
         accuracy = _observer.observer_accuracy(source, trials(99, signal, n=2048))
         best = norm.cdf(signal * np.sqrt(15))
         assert abs(accuracy - best) < 0.03, (signal, accuracy, best)
+
+
+def test_progress_says_how_to_go_on_only_while_pairs_are_unfinished():
+    import _verdicts
+
+    assert _verdicts.progress(69, 69, 0, "atlas") == "all 69 task-model pairs are finished."
+    text = _verdicts.progress(50, 69, 19, "atlas")
+    assert text.startswith("50 of the 69 task-model pairs are finished, and 19 are not yet")
+    assert "`nox -s study -- atlas`" in text
