@@ -59,7 +59,7 @@ def test_trajectories_choose_and_flatten_paths(horn, dms):
 
 
 def test_phases_from_a_decision_mask():
-    from braintask._trajectories import task_phases
+    from braintask._analysis.trajectories import task_phases
 
     decision = np.array([[0, 0, 1, 1]] * 3, bool)
     data = braintask.TaskDataset(np.zeros((3, 4, 1)), np.zeros((3, 4), int), 2,

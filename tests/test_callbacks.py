@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import braintask
-from braintask._monitor import MonitoredCallback, TrainerLike
+from braintask._callbacks.base import MonitoredCallback, TrainerLike
 from fake_trainer import FakeTrainer
 from helpers import assert_same_weights, make_horn, trainer_for, weights
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import braintask
-from braintask import _checkpoint
-from braintask._checkpoint import (library_versions, named_params, read_checkpoint, restorer,
+from braintask._checkpoint import format as _checkpoint
+from braintask._checkpoint.format import (library_versions, named_params, read_checkpoint, restorer,
                                    snapshot, write_checkpoint)
 from braintask._distributed import to_host
 from helpers import make_horn, trainer_for, weights

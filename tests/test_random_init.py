@@ -9,7 +9,7 @@ import jax
 import numpy as np
 import pytest
 
-from braintask._states import random_hidden_states
+from braintask._engine.states import random_hidden_states
 from helpers import make_horn, trainer_for
 
 

@@ -211,7 +211,7 @@ def test_provenance_marks_changes_only_in_the_watched_code(tmp_path):
 
 
 def test_the_provenance_is_taken_when_a_run_starts(tmp_path, monkeypatch):
-    import braintask._study as study_module
+    import braintask._study.study as study_module
 
     calls = []
     real = study_module.provenance

@@ -255,7 +255,7 @@ def test_progress_shows_by_default_in_a_jupyter_kernel_that_draws_widgets(monkey
     import sys
     import types
 
-    from braintask import _fitloop
+    from braintask._training import fitloop as _fitloop
 
     assert not _fitloop._show_progress()  # pytest: no terminal, no kernel
     shell = types.SimpleNamespace(config={"IPKernelApp": {}})

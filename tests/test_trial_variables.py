@@ -7,7 +7,7 @@ import pytest
 from braintools import cogtask
 
 import braintask
-from braintask import _cogsample
+from braintask._data import cogsample as _cogsample
 
 COHERENCES = (6.4, 12.8, 25.6, 51.2)
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import braintask
-from braintask._checkpoint import named_params
+from braintask._checkpoint.format import named_params
 
 
 class Rates(brainstate.nn.Module):

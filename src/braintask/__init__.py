@@ -30,35 +30,35 @@ The whole public API:
   :func:`hardware`, :func:`same_hardware`
 """
 
-from ._callbacks import (BraintoolsLogger, Callback, Checkpoint, Criterion, CSVLogger,
+from ._callbacks.loggers import (BraintoolsLogger, Callback, Checkpoint, Criterion, CSVLogger,
                          EarlyStopping, JSONLinesLogger, LearningRateScheduler, StopAt)
 from ._checks import default_mode
-from ._cogtask import from_cogtask
-from ._ablation import Ablation, ablate_units
-from ._asdataset import as_dataset
-from ._dataset import TaskDataset
-from ._decoding import Decoding, cross_temporal_decoding, decode_over_time
-from ._delayed_match import delayed_match_task
-from ._ensemble import MultiSeedTrainer
+from ._data.cogtask import from_cogtask
+from ._analysis.ablation import Ablation, ablate_units
+from ._data.convert import as_dataset
+from ._data.dataset import TaskDataset
+from ._analysis.decoding import Decoding, cross_temporal_decoding, decode_over_time
+from ._data.delayed_match import delayed_match_task
+from ._training.multiseed import MultiSeedTrainer
 from ._errors import CheckpointError, TrainingDiverged, ZeroGradientWarning
-from ._fixedpoints import FixedPoints, find_fixed_points
+from ._analysis.fixedpoints import FixedPoints, find_fixed_points
 from ._history import History
 from ._losses import (accuracy, angular_error, cross_entropy, masked_cross_entropy,
                       masked_mean_squared_error)
-from ._modelcheck import ModelCheck, check_model
-from ._models import RecurrentClassifier, count_parameters
-from ._nodes import NodeNetwork
-from ._onestep import OneStep, step_function
-from ._psychometric import Psychometric, decision_times, psychometric
-from ._spiking import SpikingNetwork
-from ._sources import TrialSource, cogtask_source, delayed_match_source
-from ._states import batch_hidden_states
-from ._stats import interval_table, mean_interval
-from ._provenance import hardware, provenance, same_hardware
-from ._study import Study
-from ._trainer import Trainer
-from ._trajectories import PCAProjection, Trajectories, pca_projection, trajectories
-from ._weights import load_weights, save_weights
+from ._training.dry_run import ModelCheck, check_model
+from ._models.recurrent import RecurrentClassifier, count_parameters
+from ._models.nodes import NodeNetwork
+from ._analysis.onestep import OneStep, step_function
+from ._analysis.psychometric import Psychometric, decision_times, psychometric
+from ._models.spiking import SpikingNetwork
+from ._data.sources import TrialSource, cogtask_source, delayed_match_source
+from ._engine.states import batch_hidden_states
+from ._analysis.stats import interval_table, mean_interval
+from ._study.provenance import hardware, provenance, same_hardware
+from ._study.study import Study
+from ._training.trainer import Trainer
+from ._analysis.trajectories import PCAProjection, Trajectories, pca_projection, trajectories
+from ._checkpoint.weights import load_weights, save_weights
 
 __version__ = "0.1.0"
 
