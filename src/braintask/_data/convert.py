@@ -1,14 +1,13 @@
 """Datasets in the shape training needs: what users pass (a dataset, or an ``(inputs,
-targets)`` pair) as a checked dataset, and datasets padded to a shared shape."""
+targets)`` pair) as a checked dataset."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from .._checks import check_int
 from .dataset import TaskDataset
 
-__all__ = ["as_dataset", "pad_dataset"]
+__all__ = ["as_dataset"]
 
 
 def as_dataset(data, name: str = "data") -> TaskDataset:
@@ -78,31 +77,3 @@ def as_dataset(data, name: str = "data") -> TaskDataset:
     if n_classes is None:
         n_classes = int(targets.max()) + 1
     return TaskDataset(inputs, targets, n_classes, **extra)
-
-
-def pad_dataset(data: TaskDataset, seq_len: int | None, n_features: int | None) -> TaskDataset:
-    """``data`` padded to ``seq_len`` steps and ``n_features`` inputs: see :meth:`TaskDataset.padded`."""
-    T = data.seq_len if seq_len is None else check_int("seq_len", seq_len, data.seq_len)
-    F = data.n_features if n_features is None else check_int("n_features", n_features,
-                                                             data.n_features)
-    if T > data.seq_len and not data.per_step:
-        raise ValueError(f"seq_len={T}: only per-step targets can be padded in time; "
-                         f"these have one label per trial (read at the last step).")
-    n, t = data.n_samples, data.seq_len
-    inputs = np.zeros((n, T, F), data.inputs.dtype)
-    inputs[:, :t, :data.n_features] = data.inputs
-    if not data.per_step:
-        return TaskDataset(inputs, data.targets, data.n_classes, dict(data.info),
-                           trials=data.trials)
-    targets = np.zeros((n, T) + data.targets.shape[2:], data.targets.dtype)
-    targets[:, :t] = data.targets
-    mask = np.zeros((n, T), bool)
-    mask[:, :t] = True if data.mask is None else data.mask
-    decision = np.zeros((n, T), bool)
-    decision[:, :t] = data._decision_steps()
-    weights = None
-    if data.weights is not None:  # added steps weigh nothing
-        weights = np.zeros((n, T), data.weights.dtype)
-        weights[:, :t] = data.weights
-    return TaskDataset(inputs, targets, data.n_classes, dict(data.info), mask, decision,
-                       weights, data.trials)

@@ -7,7 +7,9 @@ from typing import Iterator
 
 import numpy as np
 
-from .fields import baseline_error, check_fields, check_n_train, make_batch
+from .._checks import check_int
+from .._losses import angular_error
+from .fields import check_fields, check_n_train
 from .trialvars import pick_trials, trial_table
 
 __all__ = ["TaskDataset"]
@@ -153,7 +155,15 @@ class TaskDataset:
         >>> round(data.baseline_angular_error)
         90
         """
-        return baseline_error(self)
+        if not self.vector:
+            return float("nan")
+        steps = self._decision_steps()
+        if not steps.any() or self.output_dim < 2:
+            return float("nan")
+        
+        targets = self.targets[steps].astype(np.float64)
+        answer = np.broadcast_to(targets.mean(axis=0), targets.shape)
+        return float(angular_error(answer, targets))
 
     @property
     def class_balance(self) -> np.ndarray:
@@ -252,7 +262,20 @@ class TaskDataset:
         ``(T, B, D)`` floats for continuous targets); ``index`` selects trials
         (all by default).
         """
-        return make_batch(self, index, dtype)
+        index = slice(None) if index is None else index
+        out = {"x": np.asarray(self.inputs[index], dtype=dtype).swapaxes(0, 1)}
+        y = np.asarray(self.targets[index], dtype=dtype if self.vector else np.int32)
+        if not self.per_step:
+            out["y"] = y
+            return out
+        mask = np.ones(y.shape[:2], bool) if self.mask is None else self.mask[index]
+        decision = mask if self.decision is None else self.decision[index] & mask
+        out["y"] = y.swapaxes(0, 1)
+        out["mask"] = mask.swapaxes(0, 1).astype(dtype)
+        out["decision"] = decision.swapaxes(0, 1).astype(dtype)
+        if self.weights is not None:  # the loss's step weights, zero where masked out
+            out["weight"] = (self.weights[index] * mask).swapaxes(0, 1).astype(dtype)
+        return out
 
     def padded(self, seq_len: int | None = None, n_features: int | None = None) -> "TaskDataset":
         """The same trials, padded to ``seq_len`` steps and ``n_features`` inputs.
@@ -273,9 +296,30 @@ class TaskDataset:
         >>> big.inputs.shape, big.mask[0].astype(int), big.majority_rate
         ((2, 5, 2), array([1, 1, 1, 0, 0]), 1.0)
         """
-        from .convert import pad_dataset
-
-        return pad_dataset(self, seq_len, n_features)
+        T = self.seq_len if seq_len is None else check_int("seq_len", seq_len, self.seq_len)
+        F = self.n_features if n_features is None else check_int("n_features", n_features,
+                                                                 self.n_features)
+        if T > self.seq_len and not self.per_step:
+            raise ValueError(f"seq_len={T}: only per-step targets can be padded in time; "
+                             f"these have one label per trial (read at the last step).")
+        n, t = self.n_samples, self.seq_len
+        inputs = np.zeros((n, T, F), self.inputs.dtype)
+        inputs[:, :t, :self.n_features] = self.inputs
+        if not self.per_step:
+            return TaskDataset(inputs, self.targets, self.n_classes, dict(self.info),
+                               trials=self.trials)
+        targets = np.zeros((n, T) + self.targets.shape[2:], self.targets.dtype)
+        targets[:, :t] = self.targets
+        mask = np.zeros((n, T), bool)
+        mask[:, :t] = True if self.mask is None else self.mask
+        decision = np.zeros((n, T), bool)
+        decision[:, :t] = self._decision_steps()
+        weights = None
+        if self.weights is not None:  # added steps weigh nothing
+            weights = np.zeros((n, T), self.weights.dtype)
+            weights[:, :t] = self.weights
+        return TaskDataset(inputs, targets, self.n_classes, dict(self.info), mask, decision,
+                           weights, self.trials)
 
     def split(self, n_train) -> tuple["TaskDataset", "TaskDataset"]:
         """Split into a training set and a held-out set, keeping the trial order.

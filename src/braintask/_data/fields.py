@@ -1,5 +1,5 @@
 """Checks of a task dataset's arrays (shapes, dtypes, masks, step weights, trial
-variables, split sizes), and the minibatches and baselines read from them."""
+variables, split sizes)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 
 from .trialvars import check_trials
 
-__all__ = ["check_fields", "check_weights", "check_n_train", "make_batch", "baseline_error"]
+__all__ = ["check_fields", "check_weights", "check_n_train"]
 
 
 def check_fields(data) -> dict:
@@ -92,36 +92,3 @@ def check_n_train(n_train, n: int) -> int:
             f"n_train={n_train} leaves an empty split: with {n} trials it must lie in [1, {n - 1}]."
         )
     return n_train
-
-
-def make_batch(data, index, dtype) -> dict:
-    """The time-major minibatch of :meth:`TaskDataset.batch`."""
-    index = slice(None) if index is None else index
-    out = {"x": np.asarray(data.inputs[index], dtype=dtype).swapaxes(0, 1)}
-    y = np.asarray(data.targets[index], dtype=dtype if data.vector else np.int32)
-    if not data.per_step:
-        out["y"] = y
-        return out
-    mask = np.ones(y.shape[:2], bool) if data.mask is None else data.mask[index]
-    decision = mask if data.decision is None else data.decision[index] & mask
-    out["y"] = y.swapaxes(0, 1)
-    out["mask"] = mask.swapaxes(0, 1).astype(dtype)
-    out["decision"] = decision.swapaxes(0, 1).astype(dtype)
-    if data.weights is not None:  # the loss's step weights, zero where masked out
-        out["weight"] = (data.weights[index] * mask).swapaxes(0, 1).astype(dtype)
-    return out
-
-
-def baseline_error(data) -> float:
-    """:attr:`TaskDataset.baseline_angular_error`: the angular error of always
-    answering the mean decision-period target (NaN for class labels)."""
-    if not data.vector:
-        return float("nan")
-    steps = data._decision_steps()
-    if not steps.any() or data.output_dim < 2:
-        return float("nan")
-    from .._losses import angular_error
-
-    targets = data.targets[steps].astype(np.float64)
-    answer = np.broadcast_to(targets.mean(axis=0), targets.shape)
-    return float(angular_error(answer, targets))
