@@ -30,35 +30,48 @@ The whole public API:
   :func:`hardware`, :func:`same_hardware`
 """
 
-from ._callbacks.loggers import (BraintoolsLogger, Callback, Checkpoint, Criterion, CSVLogger,
-                         EarlyStopping, JSONLinesLogger, LearningRateScheduler, StopAt)
+# One room per concern (private subpackages); this file is the whole public face.
 from ._checks import default_mode
-from ._data.cogtask import from_cogtask
-from ._analysis.ablation import Ablation, ablate_units
-from ._data.convert import as_dataset
-from ._data.dataset import TaskDataset
-from ._analysis.decoding import Decoding, cross_temporal_decoding, decode_over_time
-from ._data.delayed_match import delayed_match_task
-from ._training.multiseed import MultiSeedTrainer
 from ._errors import CheckpointError, TrainingDiverged, ZeroGradientWarning
-from ._analysis.fixedpoints import FixedPoints, find_fixed_points
 from ._history import History
 from ._losses import (accuracy, angular_error, cross_entropy, masked_cross_entropy,
                       masked_mean_squared_error)
-from ._training.dry_run import ModelCheck, check_model
-from ._models.recurrent import RecurrentClassifier, count_parameters
+# trials
+from ._data.cogtask import from_cogtask
+from ._data.convert import as_dataset
+from ._data.dataset import TaskDataset
+from ._data.delayed_match import delayed_match_task
+from ._data.sources import TrialSource, cogtask_source, delayed_match_source
+# compiled programs
+from ._engine.states import batch_hidden_states
+# models
 from ._models.nodes import NodeNetwork
+from ._models.recurrent import RecurrentClassifier, count_parameters
+from ._models.spiking import SpikingNetwork
+# training
+from ._training.dry_run import ModelCheck, check_model
+from ._training.multiseed import MultiSeedTrainer
+from ._training.trainer import Trainer
+# callbacks
+from ._callbacks.base import Callback
+from ._callbacks.checkpoint import Checkpoint
+from ._callbacks.criterion import Criterion
+from ._callbacks.loggers import BraintoolsLogger, CSVLogger, JSONLinesLogger
+from ._callbacks.schedule import LearningRateScheduler
+from ._callbacks.stopping import EarlyStopping, StopAt
+# saving
+from ._checkpoint.weights import load_weights, save_weights
+# analysis
+from ._analysis.ablation import Ablation, ablate_units
+from ._analysis.decoding import Decoding, cross_temporal_decoding, decode_over_time
+from ._analysis.fixedpoints import FixedPoints, find_fixed_points
 from ._analysis.onestep import OneStep, step_function
 from ._analysis.psychometric import Psychometric, decision_times, psychometric
-from ._models.spiking import SpikingNetwork
-from ._data.sources import TrialSource, cogtask_source, delayed_match_source
-from ._engine.states import batch_hidden_states
 from ._analysis.stats import interval_table, mean_interval
+from ._analysis.trajectories import PCAProjection, Trajectories, pca_projection, trajectories
+# recorded studies
 from ._study.provenance import hardware, provenance, same_hardware
 from ._study.study import Study
-from ._training.trainer import Trainer
-from ._analysis.trajectories import PCAProjection, Trajectories, pca_projection, trajectories
-from ._checkpoint.weights import load_weights, save_weights
 
 __version__ = "0.1.0"
 

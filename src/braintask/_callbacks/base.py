@@ -1,17 +1,14 @@
-"""What a callback sees, and the callbacks that watch one metric: early stopping,
-best checkpoints and the learning-rate schedule (training to a criterion is in
-``_criterion``)."""
+"""What a callback sees (``TrainerLike``), the base class, the base of callbacks that
+watch one metric, and the wrapper of a plain function."""
 
 from __future__ import annotations
 
-import os
 from typing import Protocol, runtime_checkable
 
-from .._checks import check_choice, check_int, is_better, resolve_mode
+from .._checks import check_choice, is_better, resolve_mode
 from .._history import History
 
-__all__ = ["TrainerLike", "Callback", "MonitoredCallback", "EarlyStopping", "Checkpoint",
-           "LearningRateScheduler"]
+__all__ = ["TrainerLike", "Callback", "MonitoredCallback", "FunctionCallback"]
 
 
 @runtime_checkable
@@ -114,118 +111,14 @@ class MonitoredCallback(Callback):
         return best, epoch
 
 
-class EarlyStopping(MonitoredCallback):
-    """Stop when ``monitor`` has not improved for ``patience`` epochs.
+class FunctionCallback(Callback):
+    """A plain ``fn(trainer, record)`` called after every epoch."""
 
-    Parameters
-    ----------
-    monitor : str, optional
-        A recorded metric; default ``"val_loss"`` when the fit has a validation
-        set, else ``"test_loss"``, else ``"train_loss"``. Stop on a validation
-        split carved from the training data (``fit(train, test, val=...)``),
-        not on the test set you report.
-    mode : str, optional
-        ``"min"`` if lower is better, ``"max"`` if higher is; default from the name
-        (:func:`braintask.default_mode`).
-    patience : int
-        Epochs without improvement before stopping, >= 1.
-    min_delta : float
-        An improvement must beat the best value by more than this.
-    restore_best : bool
-        At the end of the fit, put back the weights of the best epoch.
-
-    Examples
-    --------
-    >>> import braintask
-    >>> stop = braintask.EarlyStopping("test_acc", mode="max", patience=3)
-    """
-
-    def __init__(self, monitor: str | None = None, *, mode: str | None = None,
-                 patience: int = 5, min_delta: float = 0.0, restore_best: bool = True):
-        super().__init__(monitor, mode, min_delta)
-        self.patience = check_int("patience", patience, 1)
-        self.restore_best = bool(restore_best)
-
-    def on_fit_start(self, trainer):
-        super().on_fit_start(trainer)
-        self.wait, self.best_weights = 0, None
-        history = trainer.history
-        if history.best_epoch is not None and history.records:  # resumed: go on counting
-            self.best = history.records[history.best_epoch - 1].get(self._monitor)
-            self.wait = history.records[-1]["epoch"] - history.best_epoch
+    def __init__(self, fn):
+        if not callable(fn):
+            raise TypeError(f"callbacks must be Callback objects or callables "
+                            f"fn(trainer, record), got {fn!r}.")
+        self.fn = fn
 
     def on_epoch_end(self, trainer, record):
-        if self.is_better(record[self._monitor]):
-            self.best, self.wait = record[self._monitor], 0
-            trainer.history.best_epoch = record["epoch"]
-            if self.restore_best:
-                self.best_weights = trainer.get_weights()
-            return
-        self.wait += 1
-        if self.wait >= self.patience:
-            trainer.stop_training = True
-            trainer.history.stop_reason = (
-                f"{self._monitor} did not improve for {self.patience} epochs "
-                f"(best at epoch {trainer.history.best_epoch})")
-
-    def on_fit_end(self, trainer):
-        if self.restore_best and self.best_weights is not None:
-            trainer.set_weights(self.best_weights)
-
-
-class Checkpoint(MonitoredCallback):
-    """Save a checkpoint (weights, optimizer, schedule, RNG, History) during the fit.
-
-    Parameters
-    ----------
-    path : str or path
-        The file, rewritten atomically (a crash mid-save keeps the previous one).
-    every : int
-        With ``keep="last"``, save every ``every`` epochs.
-    keep : str
-        ``"last"``: the latest state; ``"best"``: the state of the best epoch by
-        ``monitor``. The best is that of the whole History: a second ``fit``
-        (or one after ``load``) saves only an epoch better than every earlier one.
-    monitor, mode
-        For ``keep="best"``, as in :class:`EarlyStopping`.
-    """
-
-    def __init__(self, path, *, every: int = 1, keep: str = "last",
-                 monitor: str | None = None, mode: str | None = None):
-        if not isinstance(path, (str, os.PathLike)):
-            raise TypeError(f"path must be a str or path, got {type(path).__name__}.")
-        super().__init__(monitor, mode)
-        self.path = path
-        self.every = check_int("every", every, 1)
-        self.keep = check_choice("keep", keep, ("last", "best"))
-
-    def on_fit_start(self, trainer):
-        if self.keep == "best":
-            super().on_fit_start(trainer)
-            self.best, _ = self.best_in(trainer.history.records)
-
-    def on_epoch_end(self, trainer, record):
-        if self.keep == "last":
-            if record["epoch"] % self.every == 0:
-                trainer.save(self.path)
-        elif self.is_better(record[self._monitor]):
-            self.best = record[self._monitor]
-            trainer.save(self.path)
-
-
-class LearningRateScheduler(MonitoredCallback):
-    """Step the optimizer's braintools scheduler once per epoch.
-
-    Added by ``Trainer.fit`` automatically when the optimizer's rate can
-    change (a scheduler other than a constant rate); pass one yourself to choose
-    the metric that ``ReduceLROnPlateau`` watches (default ``val_loss``, else
-    ``test_loss``, else ``train_loss``). Each record's ``lr`` is the rate
-    used during that epoch.
-    """
-
-    def __init__(self, monitor: str | None = None):
-        super().__init__(monitor)
-
-    def on_epoch_end(self, trainer, record):
-        trainer.step_schedule(record[self._monitor])
-
+        self.fn(trainer, record)

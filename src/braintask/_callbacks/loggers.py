@@ -1,13 +1,5 @@
-"""Callbacks: small objects that act at the start of a fit, after each epoch, and at its end.
-
-A callback sees the trainer (a ``TrainerLike``: a :class:`braintask.Trainer`, or
-one copy of a :class:`braintask.MultiSeedTrainer`) and the epoch's record. It may
-set ``trainer.stop_training = True`` to end the fit after this epoch. Built in:
-:class:`EarlyStopping`, :class:`StopAt`, :class:`Checkpoint`, :class:`Criterion`,
-:class:`LearningRateScheduler` (added automatically), :class:`CSVLogger`,
-:class:`JSONLinesLogger` and :class:`BraintoolsLogger` (any ``braintools.trainer``
-logger: TensorBoard, CSV, W&B, MLflow, ...).
-"""
+"""Loggers: every epoch's record appended to a CSV or JSON-lines file, or handed to
+any ``braintools.trainer`` logger (TensorBoard, CSV, W&B, MLflow, ...)."""
 
 from __future__ import annotations
 
@@ -16,44 +8,11 @@ import io
 import json
 import math
 import os
-from typing import Mapping
 
-from .._checks import resolve_mode
-from .criterion import Criterion
 from .._distributed import is_main
-from .base import (Callback, Checkpoint, EarlyStopping, LearningRateScheduler,
-                       MonitoredCallback, TrainerLike)
+from .base import Callback
 
-__all__ = ["TrainerLike", "Callback", "MonitoredCallback", "EarlyStopping", "StopAt",
-           "Checkpoint", "LearningRateScheduler", "Criterion", "CSVLogger", "JSONLinesLogger",
-           "BraintoolsLogger", "FunctionCallback", "as_callbacks"]
-
-
-class StopAt(Callback):
-    """Stop once every listed metric reaches its target, e.g. ``StopAt({"test_acc": 1.0})``.
-
-    ``mode`` (one string, or a dict per metric) says whether each must fall to
-    (``"min"``) or rise to (``"max"``) its target; default from the names.
-    """
-
-    def __init__(self, targets: Mapping[str, float], mode: str | Mapping[str, str] | None = None):
-        if not isinstance(targets, Mapping) or not targets:
-            raise TypeError(f"targets must be a non-empty dict metric -> value, got {targets!r}.")
-        self.targets = {str(k): float(v) for k, v in targets.items()}
-        modes = mode if isinstance(mode, Mapping) else {k: mode for k in self.targets}
-        self.modes = {k: resolve_mode(k, modes.get(k)) for k in self.targets}
-
-    def on_fit_start(self, trainer):
-        for key in self.targets:
-            if key not in trainer.metric_names:
-                raise ValueError(f"stop_at key {key!r} is not a recorded metric; "
-                                 f"choose from {trainer.metric_names}.")
-
-    def on_epoch_end(self, trainer, record):
-        if all(record[k] <= v if self.modes[k] == "min" else record[k] >= v
-               for k, v in self.targets.items()):
-            trainer.stop_training = True
-            trainer.history.stop_reason = f"reached {self.targets} at epoch {record['epoch']}"
+__all__ = ["CSVLogger", "JSONLinesLogger", "BraintoolsLogger"]
 
 
 class _FileLogger(Callback):
@@ -166,36 +125,3 @@ class BraintoolsLogger(Callback):
     def on_fit_end(self, trainer):
         if is_main():
             self.logger.finalize("success")
-
-
-class FunctionCallback(Callback):
-    """A plain ``fn(trainer, record)`` called after every epoch."""
-
-    def __init__(self, fn):
-        if not callable(fn):
-            raise TypeError(f"callbacks must be Callback objects or callables "
-                            f"fn(trainer, record), got {fn!r}.")
-        self.fn = fn
-
-    def on_epoch_end(self, trainer, record):
-        self.fn(trainer, record)
-
-
-def as_callbacks(callbacks, *, stop_at=None, patience=None, monitor=None, mode=None,
-                 restore_best=True, checkpoint=None, schedule=True) -> list[Callback]:
-    """The callbacks of one fit, in the order they run: the learning-rate schedule,
-    early stopping, the checkpoint (before user callbacks, so a failing callback
-    loses nothing), the user's callbacks, then ``stop_at``."""
-    if isinstance(callbacks, (Callback, str, bytes)) or callable(callbacks):
-        raise TypeError("callbacks must be a list of Callback objects or callables.")
-    user = [c if isinstance(c, Callback) else FunctionCallback(c) for c in list(callbacks)]
-    first = [c for c in user if isinstance(c, LearningRateScheduler)]
-    if schedule and not first:
-        first = [LearningRateScheduler(monitor)]
-    if patience is not None:
-        first.append(EarlyStopping(monitor, mode=mode, patience=patience,
-                                   restore_best=restore_best))
-    if checkpoint is not None:
-        first.append(Checkpoint(checkpoint))
-    last = [] if not stop_at else [StopAt(stop_at)]
-    return first + [c for c in user if not isinstance(c, LearningRateScheduler)] + last

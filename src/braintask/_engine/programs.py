@@ -23,6 +23,8 @@ learning rate is :mod:`braintask._engine.schedule`; the task's shape facts are a
 
 from __future__ import annotations
 
+from typing import Any, Callable, Mapping
+
 import brainstate
 import jax
 import jax.numpy as jnp
@@ -35,11 +37,18 @@ from .schedule import Schedule, scheduler_states, strict
 from .silent import ZERO_GRADIENTS, zero_gradient_flags
 from .states import HiddenBatcher, warn_shared_random
 from .task import TaskSpec, describe_task
+from .._data.dataset import TaskDataset
 
-__all__ = ["Engine"]
+__all__ = ["Engine", "EpochOutput", "Stats"]
+
+#: ``{name: (mean, weight)}`` of the loss and each metric over a batch or a set.
+Stats = dict[str, tuple[jax.Array, jax.Array]]
+#: An epoch program's output: per-minibatch stats, per-minibatch finite flags and
+#: each held-out set's stats.
+EpochOutput = tuple[Stats, jax.Array, dict[str, Stats]]
 
 
-def _unique(states):
+def _unique(states: list[brainstate.State]) -> list[brainstate.State]:
     return list({id(s): s for s in states}.values())
 
 
@@ -66,8 +75,10 @@ class Engine:
         ``"shared"`` with a warning when the model's initial states are random.
     """
 
-    def __init__(self, model, optimizer, *, loss, metrics, train_batch: int, mesh=None,
-                 hidden: HiddenBatcher | None = None, init_states: str | None = None):
+    def __init__(self, model: brainstate.nn.Module, optimizer: Any, *, loss: Callable | None,
+                 metrics: Mapping[str, Callable], train_batch: int,
+                 mesh: jax.sharding.Mesh | None = None, hidden: HiddenBatcher | None = None,
+                 init_states: str | None = None) -> None:
         self.model, self.optimizer = model, optimizer
         self.user_loss, self.user_metrics = loss, dict(metrics)
         self.spec: TaskSpec | None = None  # fixed by the first dataset seen
@@ -119,7 +130,7 @@ class Engine:
     replicated = property(lambda self: self.feeder.replicated)
 
     # ------------------------------------------------------------------ the task
-    def check_data(self, data, name: str):
+    def check_data(self, data: Any, name: str) -> TaskDataset:
         """``data`` as a dataset this model can train on (the first one fixes the
         task's :class:`TaskSpec`), or a clear error."""
         if self.spec is None:
@@ -137,7 +148,7 @@ class Engine:
         lead = (self.train_batch,) if self.copies is None else (self.copies, self.train_batch)
         own = self.copies is not None and self.hidden.stacked  # each copy its initial values
 
-        def batched(v):
+        def batched(v: jax.Array) -> jax.Array:
             return jnp.broadcast_to(v[:, None], lead + v.shape[1:]) if own else \
                 jnp.broadcast_to(v, lead + v.shape)
 
@@ -146,13 +157,13 @@ class Engine:
             if self.feeder.copy_sharding is not None:
                 state.value = jax.device_put(state.value, self.feeder.copy_sharding)
 
-    def forward(self, x):
+    def forward(self, x: jax.Array) -> jax.Array:
         """Inside a program: fresh hidden states at ``x``'s batch, then the model."""
         self.hidden.start(x.shape[1])
         return self.model(x)
 
     # ------------------------------------------------------------------ programs
-    def loss_and_stats(self, batch):
+    def loss_and_stats(self, batch: dict) -> tuple[jax.Array, Stats]:
         """The loss, and ``{name: (mean, weight)}`` of loss and metrics on one batch."""
         spec, x, y = self.spec, batch["x"], batch["y"]
         logits = self.forward(x)
@@ -174,7 +185,7 @@ class Engine:
         stats[spec.decision_metric] = (score(logits, y, decision), jnp.sum(decision).astype(real))
         return loss, {"loss": (loss, jnp.sum(step_weight).astype(real)), **stats}
 
-    def gradients(self, batch):
+    def gradients(self, batch: dict) -> tuple[Any, jax.Array, Stats]:
         """``(grads, loss, stats)`` of one minibatch.
 
         With a mesh, each device differentiates its own share of the minibatch
@@ -183,7 +194,7 @@ class Engine:
         the compiler, a batch-sharded recurrent network would instead reduce the
         recurrent weights' gradient at every time step of the backward pass.
         """
-        def local(batch):  # a weight the loss never reads gets a zero gradient, no error
+        def local(batch: dict) -> tuple[Any, jax.Array, Stats]:  # a weight the loss never reads gets a zero gradient, no error
             return brainstate.transform.grad(lambda: self.loss_and_stats(batch), self.params,
                                              has_aux=True, return_value=True,
                                              check_states=False)()
@@ -191,7 +202,7 @@ class Engine:
         if not self.feeder.splits(batch):
             return local(batch)  # one device, or a last minibatch replicated on every device
 
-        def share(batch):
+        def share(batch: dict) -> tuple[Any, jax.Array, Stats]:
             grads, _, stats = local(batch)
             # every share's sums in one message: a step pays the latency once
             weight = stats["loss"][1]
@@ -204,7 +215,7 @@ class Engine:
 
         return self.feeder.on_shares(share, batch, self.hidden.states)
 
-    def set_stats(self, batch):
+    def set_stats(self, batch: dict) -> Stats:
         """Loss and metrics of a whole set; with a mesh, each device scores its share."""
         if not self.feeder.splits(batch):
             return self.loss_and_stats(batch)[1]
@@ -212,7 +223,7 @@ class Engine:
             lambda b: means(psum_flat(weighted(self.loss_and_stats(b)[1]))), batch,
             self.hidden.states)
 
-    def train_step(self, ok, batch):
+    def train_step(self, ok: jax.Array, batch: dict) -> tuple[jax.Array, tuple[Stats, jax.Array]]:
         """One guarded update. ``ok`` false (an earlier non-finite step, or a copy
         that has stopped) discards the update, so the weights stay as they were."""
         grads, loss, stats = self.gradients(batch)
@@ -227,15 +238,24 @@ class Engine:
             s.value = jax.tree.map(lambda new, o: jnp.where(ok, new, o), s.value, old)
         return ok, (stats, finite)
 
-    def epoch_program(self, data, order, tail, held, active):
-        """One epoch: minibatches ``order`` (n_batches, B), then the smaller ``tail``
-        minibatch (or None), then each held-out set of ``held`` (name -> data).
-        With ``order`` None, ``data`` holds the minibatches and ``tail`` the last one."""
+    def epoch_program(self, data: dict, order: jax.Array, tail: jax.Array | None,
+                      held: dict[str, dict], active: jax.Array) -> EpochOutput:
+        """One epoch over the trials ``data`` holds on the device: the minibatches of
+        trial indices ``order`` (n_batches, B), then the smaller minibatch ``tail``
+        (indices, or None), then each held-out set of ``held`` (name -> data)."""
+        return self.batches_epoch_program(
+            self.feeder.take(data, order), None if tail is None else self.feeder.take(data, tail),
+            held, active)
+
+    def batches_epoch_program(self, batches: dict, tail: dict | None, held: dict[str, dict],
+                              active: jax.Array) -> EpochOutput:
+        """One epoch over minibatches already cut (stacked along a leading axis, as a
+        process hands its devices their share of each), then the smaller minibatch
+        ``tail`` (or None), then each held-out set. ``active`` false discards every
+        update (the held-out metrics are then those of the current weights)."""
         self.compilations["train_epoch"] += 1
-        batches = data if order is None else self.feeder.take(data, order)
         ok, (stats, finite) = brainstate.transform.scan(self.train_step, active, batches)
         if tail is not None:
-            tail = tail if isinstance(tail, dict) else self.feeder.take(data, tail)
             ok, (t_stats, t_finite) = self.train_step(ok, tail)
             stats = jax.tree.map(lambda a, b: jnp.append(a, b[None]), stats, t_stats)
             finite = jnp.append(finite, t_finite[None])
@@ -243,30 +263,30 @@ class Engine:
         self.hidden.reset(self.train_batch)
         return stats, finite, held_stats
 
-    def step_program(self, ok, batch):
+    def step_program(self, ok: jax.Array, batch: dict) -> tuple[jax.Array, tuple[Stats, jax.Array]]:
         self.compilations["train_step"] += 1
         out = self.train_step(ok, batch)
         self.hidden.reset(self.train_batch)
         return out
 
-    def eval_program(self, batch):
+    def eval_program(self, batch: dict) -> Stats:
         self.compilations["evaluate"] += 1
         stats = self.set_stats(batch)
         self.hidden.reset(self.train_batch)
         return stats
 
-    def forward_program(self, x):
+    def forward_program(self, x: jax.Array) -> jax.Array:
         logits = self.forward(x)
         self.hidden.reset(self.train_batch)
         return logits
 
-    def record_program(self, x):
+    def record_program(self, x: jax.Array) -> tuple[jax.Array, jax.Array, list]:
         """The full forward pass, and the same inputs fed one step at a time with
         the hidden states carried over, recording them after every step."""
         logits = self.forward(x)
         self.hidden.again()  # the same initial states (the same draws, per trial)
 
-        def step(xt):
+        def step(xt: jax.Array) -> tuple[jax.Array, list]:
             return self.model(xt[None]), [s.value for s in self.hidden.states]
 
         outs, traces = brainstate.transform.for_loop(step, x)
@@ -280,17 +300,18 @@ class Engine:
         if copies is None:
             self.copies = None
             self.epoch_fn, self.step_fn = jit(self.epoch_program), jit(self.step_program)
+            self.batches_epoch_fn = jit(self.batches_epoch_program)
             self.eval_fn, self.forward_fn = jit(self.eval_program), jit(self.forward_program)
             self.record_fn = jit(self.record_program)
             return
         self.copies = copies
         axes = {0: self.train_states + self.hidden.states + self.hidden.initial_states}
 
-        def vmap(fn, in_axes):
+        def vmap(fn: Callable, in_axes: tuple) -> Callable:
             return jit(brainstate.transform.vmap2(
                 fn, in_axes=in_axes, state_in_axes=axes, state_out_axes=axes))
 
         # data and held-out set shared; each copy has its own order, tail and flag
         self.epoch_fn = vmap(self.epoch_program, (None, 0, 0, None, 0))
         self.eval_fn = vmap(self.eval_program, (None,))
-        self.step_fn = self.forward_fn = self.record_fn = None
+        self.step_fn = self.forward_fn = self.record_fn = self.batches_epoch_fn = None

@@ -13,42 +13,70 @@ callbacks, saves checkpoints and stops each copy on its own.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Protocol, Sequence
 
 import numpy as np
 
+from .._callbacks.base import TrainerLike
+from .._callbacks.order import FitCallbacks
 from .._checks import check_int
+from .._data.dataset import TaskDataset
 from .._distributed import is_main, to_host
-from .._errors import TrainingDiverged
 from .._engine.feed import combine_stats
+from .._engine.programs import Engine
 from .._engine.silent import warn_if_silent
 from .._engine.task import check_held_out_copies
+from .._errors import TrainingDiverged
+from .._history import History
 
-__all__ = ["FitTarget", "run_fit", "progress_bar", "diverged"]
+__all__ = ["FitTarget", "FitView", "EpochResult", "run_fit", "progress_bar", "diverged"]
+
+class FitView(TrainerLike, Protocol):
+    """One copy as the fit loop drives it: what its callbacks see, and the step
+    that appends an epoch's record."""
+
+    def _advance(self, record: dict) -> None: ...
+
+
+#: One copy's epoch: ``(stats per minibatch, finite flags, held-out stats, n_steps)``.
+EpochResult = tuple[Any, Any, Any, int]
 
 
 class FitTarget(Protocol):
-    """What a trainer gives the fit loop (internal)."""
+    """What a trainer gives the fit loop: :class:`braintask.Trainer` (one copy)
+    and :class:`braintask.MultiSeedTrainer` (its copies' states stacked) both
+    satisfy it, and :func:`run_fit` uses nothing else of them."""
 
-    engine: object
-    progress: bool | None
+    engine: Engine  # the compiled programs (of every copy, stacked, for copies)
+    progress: bool | None  # the tqdm bar: True, False, or None (terminal or notebook)
+    batch_size: int  # trials per minibatch, checked once when the trainer is built
+    metric_names: list[str]  # the record keys of the current fit, set by the loop
 
-    def _views(self) -> list:  # one TrainerLike per copy
+    @property
+    def copies(self) -> list[dict]:  # {"seed": ..., "lr": ...} per copy
         ...
 
-    def _place(self, data) -> dict:  # a dataset where the epoch program reads it
+    def save(self, path: str | os.PathLike) -> str:  # every copy, in one file
         ...
 
-    def _initial(self, data: dict, n: int, held: dict) -> list[dict]:
+    def _views(self) -> Sequence[FitView]:  # what each copy's callbacks see
         ...
 
-    def _train_epoch(self, data: dict, n: int, held: dict, active: np.ndarray) -> list:
+    def _place(self, data: TaskDataset) -> dict:  # a dataset where the programs read it
         ...
 
-    def _undo_epoch(self) -> None:
+    def _initial(self, data: dict, n: int, held: dict) -> list[dict]:  # untrained metrics
+        ...
+
+    def _train_epoch(self, data: dict, n: int, held: dict,
+                     active: np.ndarray) -> list[EpochResult]:  # one per active copy
+        ...
+
+    def _undo_epoch(self) -> None:  # back to the weights from before a diverged epoch
         ...
 
     def _begin(self) -> None:  # before the first program of a fit
@@ -57,7 +85,7 @@ class FitTarget(Protocol):
     def _end(self) -> None:  # after the last, also after an error
         ...
 
-    def _check_processes_agree(self, train, held: dict) -> None:
+    def _check_processes_agree(self, train: TaskDataset, held: dict) -> None:
         ...
 
 
@@ -75,7 +103,7 @@ def _show_progress() -> bool:
     return in_kernel and importlib.util.find_spec("ipywidgets") is not None
 
 
-def progress_bar(progress, total: int, desc: str):
+def progress_bar(progress: bool | None, total: int, desc: str) -> Any:
     """A tqdm bar over epochs (``tqdm.auto``: a widget in notebooks); ``progress=None``
     shows it on a terminal or in Jupyter. Of several processes, only process 0 shows it."""
     disable = ((not _show_progress()) if progress is None else not progress) or not is_main()
@@ -86,7 +114,8 @@ def progress_bar(progress, total: int, desc: str):
     return tqdm(total=total, desc=desc, unit="epoch", disable=disable, leave=False)
 
 
-def diverged(finite, epoch: int, history, n_steps: int, who: str = "") -> TrainingDiverged:
+def diverged(finite: np.ndarray, epoch: int, history: History, n_steps: int,
+             who: str = "") -> TrainingDiverged:
     step = int(np.argmin(finite)) + 1
     return TrainingDiverged(
         f"{who}the training loss or a gradient became NaN/inf at epoch {epoch}, minibatch "
@@ -101,13 +130,13 @@ class _EpochData:
     trials, the next epoch's drawn and placed on a background thread while the
     current one trains."""
 
-    def __init__(self, target, source, first, first_epoch: int):
+    def __init__(self, target: FitTarget, source: Any, first: TaskDataset, first_epoch: int):
         self.target, self.source, self.n = target, source, first.n_samples
         self._current = (first_epoch, target._place(first))
         self._pool = ThreadPoolExecutor(1) if source is not None else None
-        self._next = None
+        self._next: tuple[int, Future] | None = None
 
-    def _draw(self, epoch: int):
+    def _draw(self, epoch: int) -> dict:
         trials = self.target.engine.check_data(self.source.trials(epoch),
                                                f"train trials of epoch {epoch}")
         return self.target._place(trials)
@@ -120,29 +149,33 @@ class _EpochData:
         else:
             data = self._draw(epoch)
         self._current = (epoch, data)
-        if self.source is not None and (self._next is None or self._next[0] != epoch + 1):
+        if self._pool is not None and (self._next is None or self._next[0] != epoch + 1):
             self._next = (epoch + 1, self._pool.submit(self._draw, epoch + 1))
         return data
 
-    def close(self):
+    def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _first_trials(target, train, epoch: int):
+def _first_trials(target: FitTarget, train: Any, epoch: int) -> tuple[Any, TaskDataset]:
     """``(source or None, checked first training set)``."""
     if hasattr(train, "trials") and hasattr(train, "n_trials"):  # a TrialSource
         return train, target.engine.check_data(train.trials(epoch), f"train trials of epoch {epoch}")
     return None, target.engine.check_data(train, "train")
 
 
-def run_fit(target, train, held_sets: dict, *, epochs: int, callbacks: Sequence[list],
-            batch_size: int, checkpoint=None, desc: str = "epochs") -> None:
+def run_fit(target: FitTarget, train: Any, held_sets: dict, *, epochs: int,
+            callbacks: Sequence[FitCallbacks], checkpoint: str | os.PathLike | None = None,
+            desc: str = "epochs") -> None:
     """Train every active copy of ``target`` for up to ``epochs`` epochs.
 
-    ``callbacks[k]`` are copy ``k``'s callbacks (in order); ``checkpoint`` (a
-    path) saves every copy after each epoch's callbacks. The copies' views
-    carry ``stop_training``; the loop ends when every copy has stopped.
+    ``callbacks[k]`` are copy ``k``'s ``(before_save, after_save)`` callbacks
+    (:func:`braintask._callbacks.order.fit_callbacks`). After each epoch every
+    copy's first group runs, then ``checkpoint`` (a path) saves every copy,
+    then every copy's second group (and the file is written again if one of
+    those stopped a copy). The copies' views carry ``stop_training``; the loop
+    ends when every copy has stopped.
     """
     epochs = check_int("epochs", epochs, 1)
     views = target._views()
@@ -150,7 +183,7 @@ def run_fit(target, train, held_sets: dict, *, epochs: int, callbacks: Sequence[
     epoch = min(v.epoch for v, a in zip(views, active) if a) if active.any() else 0
     source, first = _first_trials(target, train, epoch)
     spec = target.engine.spec
-    held_sets = spec.check_sets(first, held_sets, batch_size)
+    held_sets = spec.check_sets(first, held_sets, target.batch_size)
     check_held_out_copies(first, held_sets, stacklevel=4)
     target.metric_names = spec.metric_names(list(held_sets))
     target._check_processes_agree(first, held_sets)
@@ -165,28 +198,29 @@ def run_fit(target, train, held_sets: dict, *, epochs: int, callbacks: Sequence[
             for name, values in stats.items():
                 view.history.initial.update(
                     {f"{name}_{m}": float(np.asarray(values[m][0])) for m in spec.stat_names()})
-        for view, cbs in zip(views, callbacks):
+        for view, (before, after) in zip(views, callbacks):
             view.history.stop_reason = ""
-            for cb in cbs:
+            for cb in before + after:
                 cb.on_fit_start(view)
         silent = np.zeros(len(views), bool)  # warned already in this fit
         with progress_bar(target.progress, epochs, desc) as bar:
             for _ in range(epochs):
                 if not active.any():
                     break
-                _one_epoch(target, views, data, held, active, callbacks, bar, silent)
-                if checkpoint is not None:
-                    target.save(checkpoint)
+                _one_epoch(target, views, data, held, active, callbacks, bar, silent,
+                           checkpoint)
                 active &= np.array([not v.stop_training for v in views])
-        for view, cbs in zip(views, callbacks):
-            for cb in cbs:
+        for view, (before, after) in zip(views, callbacks):
+            for cb in before + after:
                 cb.on_fit_end(view)
     finally:
         target._end()
         data.close()
 
 
-def _one_epoch(target, views, data: _EpochData, held, active, callbacks, bar, silent) -> None:
+def _one_epoch(target: FitTarget, views: Sequence[FitView], data: _EpochData, held: dict,
+               active: np.ndarray, callbacks: Sequence[FitCallbacks], bar: Any,
+               silent: np.ndarray, checkpoint: str | os.PathLike | None) -> None:
     """Train the active copies one epoch; record it and run their callbacks (and warn,
     once per fit and copy, when every gradient was zero: ``silent`` marks those warned)."""
     spec, ks = target.engine.spec, np.flatnonzero(active)
@@ -201,18 +235,27 @@ def _one_epoch(target, views, data: _EpochData, held, active, callbacks, bar, si
             target._undo_epoch()
             who = "" if len(views) == 1 else f"copy {target.copies[k]}: "
             raise diverged(finite, views[k].epoch + 1, views[k].history, n_steps, who)
+    records = {}
     for k, (stats, _, held_stats, n_steps) in zip(ks, results):
         view = views[k]
         who = "" if len(views) == 1 else f"copy {target.copies[k]}: "
         silent[k] = warn_if_silent(stats, target.engine.grad_names, view.epoch + 1, who,
                                    warned=silent[k])
-        records = view.history.records
-        updates = (records[-1].get("updates", 0) if records else 0) + n_steps
-        record = {"epoch": view.epoch + 1, **spec.record(stats, held_stats, combine_stats),
-                  "updates": int(updates), "lr": lrs[k], "time": elapsed}
-        view._advance(record)
-        for cb in callbacks[k]:
-            cb.on_epoch_end(view, record)
+        past = view.history.records
+        updates = (past[-1].get("updates", 0) if past else 0) + n_steps
+        records[k] = {"epoch": view.epoch + 1, **spec.record(stats, held_stats, combine_stats),
+                      "updates": int(updates), "lr": lrs[k], "time": elapsed}
+        view._advance(records[k])
+        for cb in callbacks[k][0]:
+            cb.on_epoch_end(view, records[k])
+    if checkpoint is not None:
+        target.save(checkpoint)
+    stopped = [v.stop_training for v in views]
+    for k in ks:
+        for cb in callbacks[k][1]:
+            cb.on_epoch_end(views[k], records[k])
+    if checkpoint is not None and stopped != [v.stop_training for v in views]:
+        target.save(checkpoint)  # a callback of the user stopped a copy: keep that too
     bar.update(1)
     if len(views) == 1:
         record = views[0].history.records[-1]

@@ -4,28 +4,38 @@ from __future__ import annotations
 
 import copy
 import itertools
-from typing import Callable, Mapping, Sequence
+import os
+from typing import Any, Callable, Mapping, Sequence
 
 import brainstate
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._callbacks.loggers import as_callbacks
+from .._callbacks.base import Callback
+from .._callbacks.criterion import Criterion
+from .._callbacks.loggers import BraintoolsLogger, CSVLogger, JSONLinesLogger
+from .._callbacks.order import fit_callbacks
+from .._checkpoint.copies import copy_snapshot, load_copies, save_copies
+from .._checkpoint.format import named_params
 from .._checks import check_progress
-from .copies import CopyView, check_copies_agree, epoch_plans, check_lrs, check_same_structure, check_seeds
 from .._distributed import spans_processes, to_host
 from .._engine.programs import Engine
-from .ensemble_state import EnsembleState
-from .fitloop import run_fit
-from .._history import History
+from .._history import History, summary_table
+from .copies import (CopyView, check_copies_agree, check_lrs, check_same_structure, check_seeds,
+                     epoch_plans)
+from .fitloop import EpochResult, run_fit
 from .setup import check_metrics, checked_eval_data, make_mesh
 from .trainer import Trainer
+
+#: ``fit(callbacks=...)`` of a MultiSeedTrainer: callbacks every copy gets its own
+#: copy of, or a function of the copy (``{"seed": ..., "lr": ...}``) that builds them.
+CopyCallbacks = Sequence[Callback | Callable[[Any, dict], None]] | Callable[[dict], Sequence]
 
 __all__ = ["MultiSeedTrainer"]
 
 
-class MultiSeedTrainer(EnsembleState):
+class MultiSeedTrainer:
     """Train one copy of a model per seed (and per learning rate) in one compiled program.
 
     For every copy, ``build_model()`` and ``build_optimizer()`` (called as
@@ -152,12 +162,45 @@ class MultiSeedTrainer(EnsembleState):
     def summary(self, metrics: Sequence[str] | None = None):
         """One row per copy (seed, learning rate, epochs, last metrics, criterion):
         a ``pandas.DataFrame``."""
-        from .._history import summary_table
-
         return summary_table(self.copies, self.histories, metrics)
 
+    # ------------------------------------------------------------------ checkpoints
+    def _snapshots(self) -> list[dict]:
+        """One snapshot per copy; while fit runs, sliced out of the stacked states
+        (read to the host once)."""
+        if not self._stacked:
+            return [copy_snapshot(t, lr=c["lr"]) for c, t in zip(self.copies, self.trainers)]
+        names = named_params(self.trainers[0].model)
+        params = to_host({name: s.value for name, s in names.items()})
+        opt = to_host([s.value for s in self.engine.opt_states])
+        take = lambda v, k: jax.tree.map(lambda a: a[k], v)
+        return [copy_snapshot(t, params=take(params, k), opt=take(opt, k), lr=c["lr"])
+                for k, (c, t) in enumerate(zip(self.copies, self.trainers))]
+
+    def save(self, path: str | os.PathLike) -> str:
+        """Save every copy (weights, optimizer and schedule states, epoch, History),
+        which copies have stopped, and the RNG key, in one file, atomically."""
+        stopped = [v.stop_training for v in self._current] if self._stacked else self.stopped
+        return save_copies(path, self._snapshots(), extra={"stopped": stopped, "epoch": self.epoch})
+
+    def load(self, path: str | os.PathLike) -> MultiSeedTrainer:
+        """Restore a checkpoint written by :meth:`save` (or ``fit(checkpoint=...)``);
+        the next :meth:`fit` continues exactly. Everything is checked first: on a
+        :class:`CheckpointError` nothing changes.
+
+        Returns
+        -------
+        MultiSeedTrainer
+            This trainer, restored.
+        """
+        extra = load_copies(path, self.trainers, [c["lr"] for c in self.copies])
+        self.stopped = [bool(s) for s in extra.get("stopped", self.stopped)]
+        self.epoch = int(extra.get("epoch", 0))
+        self._resumed = True
+        return self
+
     # ------------------------------------------------------------------ stacking
-    def _stack(self):
+    def _stack(self) -> None:
         for i, state in enumerate(self.engine.train_states):
             state.value = jax.tree.map(lambda *v: jnp.stack(v),
                                        *[t.engine.train_states[i].value for t in self.trainers])
@@ -169,7 +212,7 @@ class MultiSeedTrainer(EnsembleState):
         self.engine.reset_hidden()
         self._stacked = True
 
-    def _unstack(self):
+    def _unstack(self) -> None:
         stacked = [s.value for s in self.engine.train_states]
         if spans_processes(self.engine.feeder.copy_sharding):  # every process indexes all
             stacked = to_host(stacked)
@@ -182,7 +225,7 @@ class MultiSeedTrainer(EnsembleState):
         self._stacked = False
 
     # ------------------------------------------------------------------ for the fit loop
-    def _views(self) -> list:
+    def _views(self) -> list[CopyView]:
         if not self._resumed:
             self.stopped = [False] * len(self.copies)
         self._resumed = False
@@ -191,19 +234,19 @@ class MultiSeedTrainer(EnsembleState):
             view.stop_training = stopped
         return self._current
 
-    def _place(self, data) -> dict:
+    def _place(self, data: Any) -> dict:
         return self.engine.feeder.to_device(data)
 
     _begin = _stack
 
-    def _end(self):
+    def _end(self) -> None:
         self.stopped = [v.stop_training for v in self._current]
         self._unstack()
 
-    def _plans(self, n: int):
+    def _plans(self, n: int) -> tuple[np.ndarray, np.ndarray | None]:
         return epoch_plans(self.trainers, n, self.batch_size, self.drop_last)
 
-    def _initial(self, data, n: int, held: dict) -> list[dict]:
+    def _initial(self, data: dict, n: int, held: dict) -> list[dict]:
         """The untrained copies' held-out metrics (first fit only): the epoch program
         with every copy inactive, so no second program to compile."""
         if not held or any(t.history.initial for t in self.trainers) \
@@ -214,7 +257,8 @@ class MultiSeedTrainer(EnsembleState):
         stats = to_host(self.engine.epoch_fn(data, orders, tails, held, inactive)[2])
         return [jax.tree.map(lambda a: a[k], stats) for k in range(len(self.copies))]
 
-    def _train_epoch(self, data, n: int, held: dict, active) -> list:
+    def _train_epoch(self, data: dict, n: int, held: dict,
+                     active: np.ndarray) -> list[EpochResult]:
         orders, tails = self._plans(n)
         self._before = [s.value for s in self.engine.train_states]
         out = self.engine.epoch_fn(data, orders, tails, held, active)
@@ -231,14 +275,16 @@ class MultiSeedTrainer(EnsembleState):
             s.value = v
         self.epoch -= 1
 
-    def _check_processes_agree(self, train, held: dict) -> None:
+    def _check_processes_agree(self, train: Any, held: dict) -> None:
         check_copies_agree(self, train, held)
 
     # ------------------------------------------------------------------ training
     def fit(self, train, test=None, *, epochs: int, val=None,
             stop_at: Mapping[str, float] | None = None,
             patience: int | None = None, monitor: str | None = None, mode: str | None = None,
-            restore_best: bool = True, criterion=None, checkpoint=None) -> list[History]:
+            restore_best: bool = True, criterion: Criterion | None = None,
+            checkpoint: str | os.PathLike | None = None,
+            callbacks: CopyCallbacks = ()) -> list[History]:
         """Train every copy for up to ``epochs`` more epochs; return one History per copy.
 
         ``train`` (a dataset or a :class:`braintask.TrialSource`: every copy
@@ -250,22 +296,50 @@ class MultiSeedTrainer(EnsembleState):
         its own copy of ``criterion``. ``checkpoint`` saves all copies after
         every epoch; :meth:`load` resumes exactly, copies that had stopped included.
 
+        ``callbacks`` run for each copy, after the built-in ones and in the same
+        order as in :meth:`Trainer.fit`; each sees its copy (``trainer.history``,
+        ``trainer.stop_training``, weights). Either a list, of which every copy
+        gets its own deep copy (callables are shared), or a function
+        ``callbacks(copy) -> list`` called once per copy with ``{"seed": ...,
+        "lr": ...}``, for callbacks that need a place of their own per copy
+        (loggers: ``lambda c: [braintask.CSVLogger(f"seed{c['seed']}.csv")]``).
+
         Raises
         ------
         TrainingDiverged
             If any copy's loss or gradients become NaN or inf; the message names
             the copy, and every copy keeps its weights from before that epoch.
         """
-        callbacks = [as_callbacks([] if criterion is None else [copy.deepcopy(criterion)],
-                                  stop_at=stop_at, patience=patience, monitor=monitor,
-                                  mode=mode, restore_best=restore_best,
-                                  schedule=t.engine.schedule.changes) for t in self.trainers]
-        run_fit(self, train, {"val": val, "test": test}, epochs=epochs, callbacks=callbacks,
-                batch_size=self.batch_size, checkpoint=checkpoint,
-                desc=f"epochs ({len(self.copies)} copies)")
+        orders = [fit_callbacks(self._copy_callbacks(callbacks, c), stop_at=stop_at,
+                                patience=patience, monitor=monitor, mode=mode,
+                                restore_best=restore_best,
+                                criterion=None if criterion is None else copy.deepcopy(criterion),
+                                schedule=t.engine.schedule.changes)
+                  for c, t in zip(self.copies, self.trainers)]
+        run_fit(self, train, {"val": val, "test": test}, epochs=epochs, callbacks=orders,
+                checkpoint=checkpoint, desc=f"epochs ({len(self.copies)} copies)")
         return self.histories
 
-    def evaluate(self, data) -> list[dict]:
+    @staticmethod
+    def _copy_callbacks(callbacks: CopyCallbacks, copy_: dict) -> Sequence:
+        """One copy's own callbacks (see :meth:`fit`)."""
+        if callable(callbacks) and not isinstance(callbacks, Callback):
+            made = callbacks(dict(copy_))
+            if isinstance(made, (Callback, str, bytes)) or not isinstance(made, Sequence):
+                raise TypeError("callbacks(copy) must return a list of callbacks, got "
+                                f"{type(made).__name__}.")
+            return made
+        if isinstance(callbacks, Sequence) and not isinstance(callbacks, (str, bytes)):
+            for cb in callbacks:
+                if isinstance(cb, (CSVLogger, JSONLinesLogger, BraintoolsLogger)):
+                    raise TypeError(
+                        f"a {type(cb).__name__} in MultiSeedTrainer.fit(callbacks=[...]) would "
+                        "be shared by every copy: pass a function of the copy instead, e.g. "
+                        "callbacks=lambda c: [braintask.CSVLogger(f\"seed{c['seed']}.csv\")].")
+            return copy.deepcopy(list(callbacks))
+        return callbacks  # fit_callbacks names what is wrong
+
+    def evaluate(self, data: Any) -> list[dict]:
         """Loss and metrics of every copy on a dataset, in one compiled pass: one
         ``{"loss": ..., "acc": ...}`` dict per copy, in the order of :attr:`copies`
         (e.g. score the test set once, after choosing on the validation set)."""
@@ -279,6 +353,6 @@ class MultiSeedTrainer(EnsembleState):
         names = self.engine.spec.stat_names()
         return [{m: float(stats[m][0][k]) for m in names} for k in range(len(self.copies))]
 
-    def predict(self, inputs, *, states: bool = False) -> list:
+    def predict(self, inputs: Any, *, states: bool = False) -> list:
         """:meth:`Trainer.predict` of every copy, in the order of :attr:`copies`."""
         return [t.predict(inputs, states=states) for t in self.trainers]

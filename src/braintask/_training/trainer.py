@@ -2,27 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import brainstate
+import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._callbacks.loggers import as_callbacks
+from .._callbacks.base import Callback
+from .._callbacks.criterion import Criterion
+from .._callbacks.order import fit_callbacks
+from .._checkpoint.copies import copy_snapshot, load_copies, save_copies
 from .._checks import check_choice, check_int, check_progress
-from .._distributed import check_agree, fingerprint, to_host
+from .._distributed import check_agree, data_facts, fingerprint, process_count, to_host
+from .._engine.feed import epoch_order
 from .._engine.programs import Engine
-from .fitloop import run_fit
-from .single import SingleRun
-from .._history import History
-from .trainer_state import TrainerState
 from .._engine.states import INIT_STATES, recorded
+from .._history import History
+from .fitloop import EpochResult, run_fit
 from .setup import check_metrics, check_model_and_optimizer, checked_eval_data, make_mesh
 
 __all__ = ["Trainer"]
 
 
-class Trainer(TrainerState):
+class Trainer:
     """Train a sequence model on a task dataset, one compiled loop per epoch.
 
     The model is any brainstate module that maps a time-major ``(T, B, F)``
@@ -165,8 +168,8 @@ class Trainer(TrainerState):
     def fit(self, train, test=None, *, epochs: int, val=None,
             stop_at: Mapping[str, float] | None = None,
             patience: int | None = None, monitor: str | None = None, mode: str | None = None,
-            restore_best: bool = True, criterion=None, checkpoint=None,
-            callbacks=()) -> History:
+            restore_best: bool = True, criterion: Criterion | None = None, checkpoint=None,
+            callbacks: Sequence[Callback | Callable[[Any, dict], None]] = ()) -> History:
         """Train for ``epochs`` more epochs, evaluating ``val`` and ``test`` after each.
 
         Parameters
@@ -200,13 +203,17 @@ class Trainer(TrainerState):
             ``epochs`` is then the cap. ``history.criterion`` records the epoch
             and the number of updates at which it was met (``None`` if never).
         checkpoint : str or path, optional
-            Shortcut for ``Checkpoint(checkpoint)``: save after every epoch,
-            before the user's callbacks run.
+            Save after every epoch (as ``Checkpoint(checkpoint)``), once the
+            schedule, early stopping, ``stop_at`` and the criterion have acted
+            and before the user's callbacks run.
         callbacks : list
             :class:`braintask.Callback` objects, or callables
-            ``fn(trainer, record)`` run after every epoch. An exception raised
-            by one stops training; :meth:`load` of the last checkpoint then
-            resumes exactly where it stopped.
+            ``fn(trainer, record)`` run after every epoch, after the built-in
+            ones (the order is the same in both trainers: the learning-rate
+            schedule, early stopping, ``stop_at``, the criterion, the
+            checkpoint, then these). An exception raised by one stops
+            training; :meth:`load` of the last checkpoint then resumes exactly
+            where it stopped.
 
         Returns
         -------
@@ -219,13 +226,12 @@ class Trainer(TrainerState):
             If the loss or a gradient becomes NaN or inf; the weights are the
             last finite ones.
         """
-        callbacks = as_callbacks(callbacks, stop_at=stop_at, patience=patience, monitor=monitor, mode=mode,
-                                 restore_best=restore_best, checkpoint=checkpoint,
-                                 schedule=self.engine.schedule.changes)
-        callbacks += [] if criterion is None else [criterion]
+        order = fit_callbacks(callbacks, stop_at=stop_at, patience=patience, monitor=monitor,
+                              mode=mode, restore_best=restore_best, criterion=criterion,
+                              schedule=self.engine.schedule.changes)
         self.stop_training = False
-        run_fit(SingleRun(self), train, {"val": val, "test": test}, epochs=epochs,
-                callbacks=[callbacks], batch_size=self.batch_size)
+        run_fit(self, train, {"val": val, "test": test}, epochs=epochs, callbacks=[order],
+                checkpoint=checkpoint)
         return self.history
 
     def evaluate(self, data) -> dict:
@@ -278,3 +284,128 @@ class Trainer(TrainerState):
             logits = to_host(self.engine.forward_fn(x))
             return logits.swapaxes(0, 1) if logits.ndim == 3 else logits
         return recorded(*to_host(self.engine.record_fn(x)), self.engine.hidden.names)
+
+    # ------------------------------------------------------------------ used by callbacks
+    def get_weights(self) -> list:
+        """A copy of the current weights (for :meth:`set_weights`)."""
+        return [jax.tree.map(jnp.copy, s.value) for s in self.engine.param_states]
+
+    def set_weights(self, weights: list) -> None:
+        """Put back weights from :meth:`get_weights`."""
+        for s, v in zip(self.engine.param_states, weights):
+            s.value = v
+
+    def step_schedule(self, metric: float | None = None) -> None:
+        """Advance the optimizer's learning-rate schedule by one epoch."""
+        self.engine.schedule.step(metric)
+
+    # ------------------------------------------------------------------ checkpoints
+    def save(self, path) -> str:
+        """Save weights, optimizer state (schedule included), epoch, RNG key and
+        History to a msgpack file, atomically (write, then rename)."""
+        return save_copies(path, [copy_snapshot(self)])
+
+    def load(self, path) -> Trainer:
+        """Restore a checkpoint written by :meth:`save`, to continue training.
+
+        Everything is checked before anything is assigned: on a
+        :class:`CheckpointError` (unreadable file, other format version, other
+        weight names or shapes, other seed) the trainer and model are unchanged.
+        For the weights alone (inference, any seed) see :func:`braintask.save_weights`.
+
+        Returns
+        -------
+        Trainer
+            This trainer, restored.
+        """
+        load_copies(path, [self], [None])
+        if self.engine.mesh is not None:
+            for s in self.engine.train_states:
+                s.value = jax.device_put(s.value, self.engine.replicated)
+        return self
+
+    # ------------------------------------------------------------------ for the fit loop
+    @property
+    def copies(self) -> list[dict]:
+        """The one copy this trainer trains (the fit loop's view of it)."""
+        return [{"seed": self.seed, "lr": None}]
+
+    def _views(self) -> list[Trainer]:
+        return [self]
+
+    def _place(self, data) -> dict:
+        # one device: the data sits on it and the program gathers each minibatch; a
+        # mesh: each process hands its devices their share of every minibatch
+        feeder = self.engine.feeder
+        return feeder.to_host(data) if feeder.mesh is not None else feeder.to_device(data)
+
+    def _undo_epoch(self) -> None:
+        """Nothing to undo: the guarded steps kept the weights of the last finite one."""
+
+    def _begin(self) -> None:
+        """Nothing to prepare: the model's states are the ones the programs train."""
+
+    def _end(self) -> None:
+        """Nothing to put back."""
+
+    def _run_epoch(self, data: dict, n: int, held: dict, update: bool = True) -> EpochResult:
+        """One epoch: ``(stats, finite, held_stats, n_steps)``. With ``update=False``
+        (fused mode) every update is discarded: the held-out metrics are those of
+        the current weights, from the same program."""
+        e = self.engine
+        order, tail = epoch_order(self.seed, self.epoch, n, self.batch_size)
+        tail_index = tail if len(tail) and not self.drop_last else None
+        n_steps = len(order) + (tail_index is not None)
+        flag = jnp.asarray(update)
+        if self.mode == "fused":
+            if e.mesh is None:
+                out = e.epoch_fn(data, jnp.asarray(order), None if tail_index is None
+                                 else jnp.asarray(tail_index), held, flag)
+            else:  # each process hands its devices their share of every minibatch
+                out = e.batches_epoch_fn(e.feeder.feed(data, order), None if tail_index is None
+                                         else e.feeder.feed(data, tail_index), held, flag)
+            return (*out, n_steps)
+        steps, ok = [], jnp.asarray(True)
+        for index in list(order) + ([] if tail_index is None else [tail_index]):
+            batch = e.feeder.feed(data, index) if e.mesh is not None \
+                else e.feeder.take(data, jnp.asarray(index))
+            ok, out = e.step_fn(ok, batch)
+            steps.append(out)
+            if not bool(out[1]):
+                break
+        stats, finite = jax.tree.map(lambda *a: jnp.stack(a), *steps)
+        held_stats = {k: e.eval_fn(d) for k, d in held.items()} if bool(np.all(finite)) else {}
+        return stats, finite, held_stats, n_steps
+
+    def _train_epoch(self, data: dict, n: int, held: dict, active: np.ndarray) -> list[EpochResult]:
+        return [self._run_epoch(data, n, held)]
+
+    def _initial(self, data: dict, n: int, held: dict) -> list[dict]:
+        """At the first fit: seed brainstate's RNG; the untrained held-out metrics."""
+        if self.epoch != 0 or self.history.initial:
+            return [{}]
+        brainstate.random.seed(self.seed)
+        if not held:
+            return [{}]
+        if self.mode == "step":
+            return [{name: self.engine.eval_fn(d) for name, d in held.items()}]
+        # The epoch program with every update discarded evaluates the untrained
+        # model: no second program to compile. The random key is put back.
+        key = brainstate.random.DEFAULT.value
+        held_stats = self._run_epoch(data, n, held, update=False)[2]
+        brainstate.random.DEFAULT.value = key
+        return [held_stats]
+
+    def _check_processes_agree(self, train, held: dict) -> None:
+        """With a mesh over several processes: each process must hold the same
+        run, or the global minibatches would mix different data (a clear error
+        in every process, before any program runs)."""
+        if self.engine.mesh is None or process_count() == 1:
+            return
+        facts = {"seed": self.seed, "batch_size": self.batch_size, "epoch": self.epoch,
+                 "mode": ["fused", "step"].index(self.mode), "drop_last": self.drop_last,
+                 "weights": fingerprint(*[s.value for s in self.engine.param_states]),
+                 "optimizer states": fingerprint(*jax.tree.leaves(
+                     [s.value for s in self.engine.opt_states]))}
+        facts.update(data_facts(train, held))
+        check_agree(facts, "Trainer.fit")
