@@ -13,7 +13,8 @@ The whole public API:
   (which direction is better)
 - losses and metrics: :func:`cross_entropy`, :func:`masked_cross_entropy`, :func:`accuracy`;
   for continuous targets :func:`masked_mean_squared_error`, :func:`angular_error`
-- models: :class:`RecurrentClassifier`, :class:`NodeNetwork`, :class:`SpikingNetwork`,
+- models: :class:`RecurrentClassifier`, :class:`LeakyRNNCell` (the field's leaky rate
+  network, with Dale's law), :class:`NodeNetwork`, :class:`SpikingNetwork`,
   :func:`count_parameters`;
   a dry run before training: :func:`check_model` (:class:`ModelCheck`)
 - hidden states: :func:`batch_hidden_states`
@@ -46,6 +47,7 @@ from ._data.sources import TrialSource, cogtask_source, delayed_match_source
 from ._engine.states import batch_hidden_states
 # models
 from ._models.nodes import NodeNetwork
+from ._models.rate import LeakyRNNCell
 from ._models.recurrent import RecurrentClassifier, count_parameters
 from ._models.spiking import SpikingNetwork
 # training
@@ -102,6 +104,7 @@ __all__ = [
     "masked_mean_squared_error",
     "angular_error",
     "RecurrentClassifier",
+    "LeakyRNNCell",
     "NodeNetwork",
     "SpikingNetwork",
     "count_parameters",

@@ -216,7 +216,12 @@ class Engine:
         return self.feeder.on_shares(share, batch, self.hidden.states)
 
     def set_stats(self, batch: dict) -> Stats:
-        """Loss and metrics of a whole set; with a mesh, each device scores its share."""
+        """Loss and metrics of a whole set (evaluation: ``fit=False``, so models that
+        draw noise while training do not); with a mesh, each device scores its share."""
+        with brainstate.environ.context(fit=False):
+            return self._set_stats(batch)
+
+    def _set_stats(self, batch: dict) -> Stats:
         if not self.feeder.splits(batch):
             return self.loss_and_stats(batch)[1]
         return self.feeder.on_shares(
@@ -226,7 +231,8 @@ class Engine:
     def train_step(self, ok: jax.Array, batch: dict) -> tuple[jax.Array, tuple[Stats, jax.Array]]:
         """One guarded update. ``ok`` false (an earlier non-finite step, or a copy
         that has stopped) discards the update, so the weights stay as they were."""
-        grads, loss, stats = self.gradients(batch)
+        with brainstate.environ.context(fit=True):  # training: noise, dropout on
+            grads, loss, stats = self.gradients(batch)
         self.grad_names, stats[ZERO_GRADIENTS] = zero_gradient_flags(grads)
         finite = jnp.isfinite(loss)
         for g in jax.tree.leaves(grads):
@@ -276,13 +282,18 @@ class Engine:
         return stats
 
     def forward_program(self, x: jax.Array) -> jax.Array:
-        logits = self.forward(x)
+        with brainstate.environ.context(fit=False):
+            logits = self.forward(x)
         self.hidden.reset(self.train_batch)
         return logits
 
     def record_program(self, x: jax.Array) -> tuple[jax.Array, jax.Array, list]:
         """The full forward pass, and the same inputs fed one step at a time with
         the hidden states carried over, recording them after every step."""
+        with brainstate.environ.context(fit=False):
+            return self._record(x)
+
+    def _record(self, x: jax.Array) -> tuple[jax.Array, jax.Array, list]:
         logits = self.forward(x)
         self.hidden.again()  # the same initial states (the same draws, per trial)
 
