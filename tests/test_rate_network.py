@@ -148,3 +148,49 @@ def test_a_noise_level_changed_after_compilation_takes_effect(dt_one_ms):
     cell.sigma_rec.value = 0.0
     assert trainer.evaluate(data) == trainer.evaluate(data)
     assert trainer.compilations["evaluate"] == 1
+
+
+# ---------------------------------------------------------------- trial-level performance
+def test_trial_performance_against_a_hand_count():
+    """Five trials of 5 steps, fixation label 0; decision period the last two steps, the
+    first decision step of trial 4 a grace step (masked out)."""
+    labels = np.array([[0, 0, 0, 0, 0]] * 3 + [[1, 2, 0, 1, 1]] * 2).T  # (T, B)
+    decision = np.zeros((5, 5), int)
+    decision[3:] = 1
+    mask = np.ones((5, 5), int)
+    mask[3, 4] = 0
+    answers = labels.copy()
+    answers[1, 0] = 2  # trial 0: a fixation break, right choice
+    answers[4, 1] = 1  # trial 1: fixation held, wrong choice
+    answers[3, 2] = 1  # trial 2: right at the last decision step, wrong at the one before
+    # trial 3: a no-go trial (fixate through the decision period), right
+    answers[3, 4] = 2  # trial 4: wrong only on its grace step
+    logits = np.eye(3)[answers]
+    perf, breaks = braintask.trial_performance(logits, labels, mask, decision)
+    correct = [False, False, True, True, True]  # by hand
+    assert float(perf) == pytest.approx(np.mean(correct))
+    assert float(breaks) == pytest.approx(1 / 5)
+
+
+def test_the_record_scores_trials_and_a_criterion_watches_it(dt_one_ms):
+    from braintools import cogtask
+
+    task = cogtask.GoNoGo(seed=0)
+    source = braintask.cogtask_source(task, 64, dt=20 * u.ms)
+    val = source.held_out(64, start_index=0)
+    brainstate.random.seed(0)
+    net = braintask.RecurrentClassifier(braintask.LeakyRNNCell(val.n_features, 32),
+                                        n_output=int(val.targets.max()) + 1, per_step=True)
+    trainer = braintask.Trainer(net, braintools.optim.Adam(lr=1e-2), batch_size=32,
+                                progress=False)
+    history = trainer.fit(source, val=val, epochs=2,
+                          criterion=braintask.Criterion("val_trial_perf", at_least=1.01))
+    record = history[-1]
+    assert {"val_trial_perf", "val_fix_break", "train_trial_perf"} <= set(record)
+    logits = np.swapaxes(trainer.predict(val.inputs), 0, 1)
+    batch = val.batch()
+    perf, breaks = braintask.trial_performance(logits, batch["y"], batch["mask"],
+                                               batch["decision"])
+    assert record["val_trial_perf"] == pytest.approx(float(perf), abs=1e-6)
+    assert record["val_fix_break"] == pytest.approx(float(breaks), abs=1e-6)
+    assert braintask.default_mode("val_fix_break") == "min"

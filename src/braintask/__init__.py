@@ -12,7 +12,8 @@ The whole public API:
   :class:`CSVLogger`, :class:`JSONLinesLogger`, :class:`BraintoolsLogger`; :func:`default_mode`
   (which direction is better)
 - losses and metrics: :func:`cross_entropy`, :func:`masked_cross_entropy`, :func:`accuracy`;
-  for continuous targets :func:`masked_mean_squared_error`, :func:`angular_error`
+  for continuous targets :func:`masked_mean_squared_error`, :func:`angular_error`;
+  trials scored as the field scores them: :func:`trial_performance`
 - models: :class:`RecurrentClassifier`, :class:`LeakyRNNCell` (the field's leaky rate
   network, with Dale's law), :class:`NodeNetwork`, :class:`SpikingNetwork`,
   :func:`count_parameters`;
@@ -36,7 +37,7 @@ from ._checks import default_mode
 from ._errors import CheckpointError, TrainingDiverged, ZeroGradientWarning
 from ._history import History
 from ._losses import (accuracy, angular_error, cross_entropy, masked_cross_entropy,
-                      masked_mean_squared_error)
+                      masked_mean_squared_error, trial_performance)
 # trials
 from ._data.cogtask import from_cogtask
 from ._data.convert import as_dataset
@@ -103,6 +104,7 @@ __all__ = [
     "accuracy",
     "masked_mean_squared_error",
     "angular_error",
+    "trial_performance",
     "RecurrentClassifier",
     "LeakyRNNCell",
     "NodeNetwork",

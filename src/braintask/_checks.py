@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import numbers
+from collections.abc import Collection
+from typing import Any, TypeVar
+
+_T = TypeVar("_T")
 
 __all__ = ["check_int", "check_choice", "check_progress", "default_mode", "is_better"]
 
 
-def check_int(name: str, value, minimum: int) -> int:
+def check_int(name: str, value: Any, minimum: int) -> int:
     """Return ``value`` as a Python int, or raise naming the argument."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(
@@ -20,14 +24,14 @@ def check_int(name: str, value, minimum: int) -> int:
     return value
 
 
-def check_choice(name: str, value, allowed) -> object:
+def check_choice(name: str, value: _T, allowed: Collection[Any]) -> _T:
     """Return ``value`` if it is one of ``allowed``, else raise naming the argument."""
     if value not in allowed:
         raise ValueError(f"{name} must be one of {tuple(allowed)}, got {value!r}.")
     return value
 
 
-def check_progress(progress) -> bool | None:
+def check_progress(progress: Any) -> bool | None:
     if progress not in (None, True, False):
         raise TypeError(f"progress must be True, False or None (terminal only), got {progress!r}.")
     return progress
@@ -37,7 +41,7 @@ def default_mode(metric: str) -> str:
     """Whether a smaller (``"min"``) or larger (``"max"``) value of ``metric`` is better.
 
     The one place where the direction is guessed from a name: metrics whose name
-    contains ``loss`` or ``error`` are minimised, every other metric (accuracies)
+    contains ``loss``, ``error`` or ``break`` (``fix_break``) are minimised, every other metric (accuracies)
     is maximised. Everything that compares epochs (``EarlyStopping``,
     ``StopAt``, ``Checkpoint(keep="best")``, :meth:`History.best`) takes a
     ``mode=`` that overrides this guess.
@@ -50,7 +54,7 @@ def default_mode(metric: str) -> str:
     """
     if not isinstance(metric, str):
         raise TypeError(f"metric must be a metric name (str), got {metric!r}.")
-    return "min" if ("loss" in metric or "error" in metric) else "max"
+    return "min" if any(word in metric for word in ("loss", "error", "break")) else "max"
 
 
 def resolve_mode(metric: str, mode: str | None) -> str:

@@ -32,7 +32,7 @@ import numpy as np
 
 from .._distributed import check_agree, fingerprint, spans_processes
 from .feed import Feeder, means, nonzero, psum_flat, weighted
-from .._losses import accuracy, angular_error
+from .._losses import accuracy, angular_error, trial_performance
 from .schedule import Schedule, scheduler_states, strict
 from .silent import ZERO_GRADIENTS, zero_gradient_flags
 from .states import HiddenBatcher, warn_shared_random
@@ -183,6 +183,10 @@ class Engine:
         stats = {k: (f(logits, y, mask), kept) for k, f in spec.metrics.items()}
         score = angular_error if spec.vector else accuracy
         stats[spec.decision_metric] = (score(logits, y, decision), jnp.sum(decision).astype(real))
+        if spec.trial_level:  # the field's score of whole trials, weighted by trials
+            trials = jnp.asarray(y.shape[1], real)
+            perf, breaks = trial_performance(logits, y, mask, decision)
+            stats["trial_perf"], stats["fix_break"] = (perf, trials), (breaks, trials)
         return loss, {"loss": (loss, jnp.sum(step_weight).astype(real)), **stats}
 
     def gradients(self, batch: dict) -> tuple[Any, jax.Array, Stats]:

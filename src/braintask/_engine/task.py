@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import brainstate
 import brainunit as u
@@ -56,15 +56,21 @@ class TaskSpec:
         for continuous targets."""
         return "decision_angular_error" if self.vector else "decision_acc"
 
+    @property
+    def trial_level(self) -> bool:
+        """Per-step class targets are also scored by trials (``trial_perf``, ``fix_break``)."""
+        return self.per_step and not self.vector
+
     def stat_names(self) -> list[str]:
         """Loss and metric names, in record order."""
-        return ["loss", *self.metrics] + ([self.decision_metric] if self.per_step else [])
+        return ["loss", *self.metrics] + ([self.decision_metric] if self.per_step else []) \
+            + (["trial_perf", "fix_break"] if self.trial_level else [])
 
     def metric_names(self, held: list[str]) -> list[str]:
         """The record keys of a fit's metrics (besides ``epoch``, ``updates``, ``lr``, ``time``)."""
         return [f"{prefix}_{k}" for prefix in ["train", *held] for k in self.stat_names()]
 
-    def check(self, data, name: str) -> TaskDataset:
+    def check(self, data: Any, name: str) -> TaskDataset:
         """``data`` as a dataset of this task, or a clear error (kind, label range)."""
         data = as_dataset(data, name)
         if (data.per_step, data.vector) != (self.per_step, self.vector):
@@ -101,7 +107,8 @@ class TaskSpec:
                 f"({train.n_samples} trials); use batch_size <= {train.n_samples}.")
         return checked
 
-    def record(self, stats: dict, held_stats: dict, combine) -> dict:
+    def record(self, stats: dict, held_stats: dict,
+               combine: Callable[[dict], dict]) -> dict:
         """``train_<m>`` (exact over the epoch, by ``combine``) and ``<set>_<m>`` floats."""
         train = combine(stats)
         record = {f"train_{k}": float(train[k]) for k in self.stat_names()}
@@ -113,8 +120,8 @@ class TaskSpec:
         return record
 
 
-def describe_task(data, forward, *, loss, metrics: dict, name: str = "train",
-                  n_outputs: int | None = None) -> TaskSpec:
+def describe_task(data: Any, forward: Callable[[jax.Array], Any], *, loss: Callable | None,
+                  metrics: dict, name: str = "train", n_outputs: int | None = None) -> TaskSpec:
     """The :class:`TaskSpec` of ``data`` for the model run by ``forward(x)`` (a
     time-major batch in, outputs out), probed on two trials (shapes only) unless
     ``n_outputs`` gives what a probe already found."""
@@ -135,7 +142,7 @@ def describe_task(data, forward, *, loss, metrics: dict, name: str = "train",
     return spec
 
 
-def _probe(data: TaskDataset, forward, name: str) -> int:
+def _probe(data: TaskDataset, forward: Callable[[jax.Array], Any], name: str) -> int:
     """Run the model on two trials (shapes only); return its number of outputs."""
     x = jnp.asarray(data.inputs[:2].transpose(1, 0, 2), dtype=float)
     try:
@@ -182,7 +189,7 @@ def is_unit_error(err: Exception) -> bool:
     return isinstance(err, (TypeError, ValueError)) and any(w in text for w in _UNIT_WORDS)
 
 
-def _check_unitless(out) -> None:
+def _check_unitless(out: Any) -> None:
     """Refuse outputs that carry units: losses and metrics take plain arrays."""
     found = [q for q in jax.tree.leaves(out, is_leaf=lambda v: isinstance(v, u.Quantity))
              if isinstance(q, u.Quantity)]

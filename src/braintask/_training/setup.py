@@ -18,7 +18,8 @@ def check_metrics(metrics) -> dict:
     for name, fn in metrics.items():
         if not isinstance(name, str) or not name.isidentifier() or not callable(fn):
             raise TypeError(f"metrics must map identifier names to callables, got {name!r}: {fn!r}.")
-        if name in ("loss", "acc", "decision_acc"):
+        if name in ("loss", "acc", "decision_acc", "decision_angular_error", "trial_perf",
+                    "fix_break"):
             raise ValueError(f"metric name {name!r} is taken by the built-in loss/accuracy.")
     return {"acc": accuracy, **metrics}
 
