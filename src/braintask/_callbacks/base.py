@@ -3,7 +3,9 @@ watch one metric, and the wrapper of a plain function."""
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+import os
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol, runtime_checkable
 
 from .._checks import check_choice, is_better, resolve_mode
 from .._history import History
@@ -26,7 +28,7 @@ class TrainerLike(Protocol):
 
     def step_schedule(self, metric: float | None = None) -> None: ...
 
-    def save(self, path) -> str: ...
+    def save(self, path: str | os.PathLike[str]) -> str: ...
 
 
 class Callback:
@@ -39,6 +41,12 @@ class Callback:
     ...     def on_epoch_end(self, trainer, record):
     ...         print(f"epoch {record['epoch']}: loss {record['train_loss']:.3f}")
     """
+
+    #: Record keys this callback adds to every epoch's record (``record[key] = ...`` in
+    #: :meth:`on_epoch_end`). Declared, they are recorded metrics: a
+    #: :class:`braintask.Criterion`, early stopping or ``stop_at`` may watch them, and
+    #: the callback runs before the built-in ones, so they see its values that epoch.
+    adds: tuple[str, ...] = ()
 
     def on_fit_start(self, trainer: TrainerLike) -> None:
         """Before the first epoch of ``fit`` (``trainer.metric_names`` is set)."""
@@ -63,7 +71,7 @@ class MonitoredCallback(Callback):
     default_monitors: tuple = ("val_loss", "test_loss", "train_loss")
 
     def __init__(self, monitor: str | None = None, mode: str | None = None,
-                 min_delta: float = 0.0):
+                 min_delta: float = 0.0) -> None:
         if monitor is not None and not isinstance(monitor, str):
             raise TypeError(f"monitor must be a metric name (str) or None, got {monitor!r}.")
         if not isinstance(min_delta, (int, float)) or isinstance(min_delta, bool) or min_delta < 0:
@@ -100,7 +108,7 @@ class MonitoredCallback(Callback):
         """Whether ``value`` beats ``best`` by more than ``min_delta``."""
         return is_better(value, self.best, self._mode, self.min_delta)
 
-    def best_in(self, records) -> tuple[float | None, int | None]:
+    def best_in(self, records: Iterable[dict]) -> tuple[float | None, int | None]:
         """``(best value, its epoch)`` over ``records`` that hold the monitored
         metric, the first of equal values (``(None, None)`` if none does)."""
         best, epoch = None, None
@@ -114,11 +122,11 @@ class MonitoredCallback(Callback):
 class FunctionCallback(Callback):
     """A plain ``fn(trainer, record)`` called after every epoch."""
 
-    def __init__(self, fn):
+    def __init__(self, fn: Callable[[TrainerLike, dict], Any]) -> None:
         if not callable(fn):
             raise TypeError(f"callbacks must be Callback objects or callables "
                             f"fn(trainer, record), got {fn!r}.")
         self.fn = fn
 
-    def on_epoch_end(self, trainer, record):
+    def on_epoch_end(self, trainer: TrainerLike, record: dict) -> None:
         self.fn(trainer, record)

@@ -24,6 +24,8 @@ def fit_callbacks(callbacks: Sequence[Callback | Callable[[Any, dict], None]] = 
     """The callbacks of one fit of one model (or copy), from ``fit``'s shortcuts and
     the user's ``callbacks``, in the order they run after every epoch:
 
+    0. the user's callbacks that add record keys (``Callback.adds``), so every rule
+       below can watch what they add;
     1. the learning-rate schedule (the user's :class:`LearningRateScheduler`, or one
        added when ``schedule`` says the rate can change), so every later callback
        sees the rate of the next epoch;
@@ -34,7 +36,7 @@ def fit_callbacks(callbacks: Sequence[Callback | Callable[[Any, dict], None]] = 
        built-in rules, and an exception in a callback of the user loses nothing);
     6. the user's other callbacks, in the order given.
 
-    Returns ``(before_save, after_save)``: steps 1-4 and step 6.
+    Returns ``(before_save, after_save)``: steps 0-4 and step 6.
     """
     if isinstance(callbacks, (Callback, str, bytes)) or callable(callbacks) \
             or not isinstance(callbacks, Sequence):
@@ -44,9 +46,11 @@ def fit_callbacks(callbacks: Sequence[Callback | Callable[[Any, dict], None]] = 
         raise TypeError(f"criterion must be a braintask.Criterion, e.g. Criterion("
                         f"'val_decision_acc', at_least=0.9), got {type(criterion).__name__}.")
     user = [c if isinstance(c, Callback) else FunctionCallback(c) for c in callbacks]
+    adders = [c for c in user if c.adds]
     first: list[Callback] = [c for c in user if isinstance(c, LearningRateScheduler)]
     if schedule and not first:
         first = [LearningRateScheduler(monitor)]
+    first = adders + first
     if patience is not None:
         first.append(EarlyStopping(monitor, mode=mode, patience=patience,
                                    restore_best=restore_best))
@@ -54,4 +58,4 @@ def fit_callbacks(callbacks: Sequence[Callback | Callable[[Any, dict], None]] = 
         first.append(StopAt(stop_at))
     if criterion is not None:
         first.append(criterion)
-    return first, [c for c in user if not isinstance(c, LearningRateScheduler)]
+    return first, [c for c in user if not isinstance(c, LearningRateScheduler) and not c.adds]

@@ -3,6 +3,8 @@ targets)`` pair) as a checked dataset."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .dataset import TaskDataset
@@ -10,7 +12,7 @@ from .dataset import TaskDataset
 __all__ = ["as_dataset"]
 
 
-def as_dataset(data, name: str = "data") -> TaskDataset:
+def as_dataset(data: Any, name: str = "data") -> TaskDataset:
     """Turn a :class:`TaskDataset` or an ``(inputs, targets)`` pair into a dataset.
 
     ``inputs`` must be batch-major ``(N, T, F)`` floats without NaN or inf;
@@ -27,10 +29,16 @@ def as_dataset(data, name: str = "data") -> TaskDataset:
     """
     if isinstance(data, TaskDataset):
         inputs, targets, n_classes = data.inputs, data.targets, data.n_classes
-        extra = dict(info=data.info, mask=data.mask, decision=data.decision,
-                     weights=data.weights, trials=data.trials)
+        extra: dict[str, Any] = dict(info=data.info, mask=data.mask, decision=data.decision,
+                                     weights=data.weights, trials=data.trials)
     else:
         extra = {}
+        if isinstance(data, (list, tuple)) and any(
+                isinstance(d, TaskDataset) or hasattr(d, "held_out") for d in data):
+            raise TypeError(
+                f"{name} must be one set of trials (a braintask.TaskDataset or an (inputs, "
+                f"targets) pair), got a {type(data).__name__} of {len(data)} datasets; pass "
+                f"one, or join them first.")
         try:
             inputs, targets = data
         except (TypeError, ValueError):

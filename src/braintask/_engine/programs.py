@@ -52,6 +52,18 @@ def _unique(states: list[brainstate.State]) -> list[brainstate.State]:
     return list({id(s): s for s in states}.values())
 
 
+def _scalar_loss(loss: Any, fn: Callable) -> jax.Array:
+    """The loss, which must be one number: the mean over the batch (checked as the
+    program is traced, before any gradient is asked of it)."""
+    shape = jnp.shape(loss)
+    if shape != ():
+        name = getattr(fn, "__name__", type(fn).__name__)
+        raise ValueError(
+            f"the loss {name} returned an array of shape {shape}; it must return one "
+            f"number, the mean over the batch (e.g. jnp.mean of the per-trial losses).")
+    return loss
+
+
 class Engine:
     """Compiled training programs and the hidden-state rule for one model.
 
@@ -170,7 +182,7 @@ class Engine:
         real = jnp.result_type(float)
         if "mask" not in batch:  # one label per trial: weight = trials
             weight = jnp.asarray(y.shape[0], real)
-            loss = spec.loss(logits, y)
+            loss = _scalar_loss(spec.loss(logits, y), spec.loss)
             stats = {k: (f(logits, y), weight) for k, f in spec.metrics.items()}
             return loss, {"loss": (loss, weight), **stats}
         # a label per step: the loss is weighted by the step weights (the mask
@@ -178,7 +190,7 @@ class Engine:
         # kept steps of the decision period
         mask, decision = batch["mask"], batch["decision"]
         step_weight = batch.get("weight", mask)
-        loss = spec.loss(logits, y, step_weight)
+        loss = _scalar_loss(spec.loss(logits, y, step_weight), spec.loss)
         kept = jnp.sum(mask).astype(real)
         stats = {k: (f(logits, y, mask), kept) for k, f in spec.metrics.items()}
         score = angular_error if spec.vector else accuracy

@@ -227,9 +227,14 @@ def check_held_out_copies(train: TaskDataset, held: dict, stacklevel: int = 3) -
     copied = {name: n for name, n in counts.items() if n}
     if copied:
         sets = ", ".join(f"{n} of {held[name].n_samples} {name} trials" for name, n in copied.items())
+        if "decision_phases" in train.info:  # a braintools.cogtask task's trials
+            advice = ("Draw held-out trials from trial indices training never uses: "
+                      "cogtask_source(task, n).held_out(m, start_index=...) or "
+                      "from_cogtask(task, m, start_index=...) past the training trials.")
+        else:
+            advice = ("Add input noise (e.g. delayed_match_task(..., noise=0.05)) or draw "
+                      "held-out trials the training set cannot contain.")
         warnings.warn(
             f"{sets} copy a training trial exactly: accuracy on them measures recall, not "
-            f"generalisation to new trials. Add input noise (e.g. delayed_match_task(..., "
-            f"noise=0.05)) or draw held-out trials the training set cannot contain.",
-            UserWarning, stacklevel=stacklevel)
+            f"generalisation to new trials. {advice}", UserWarning, stacklevel=stacklevel)
     return counts

@@ -185,7 +185,7 @@ def run_fit(target: FitTarget, train: Any, held_sets: dict, *, epochs: int,
     spec = target.engine.spec
     held_sets = spec.check_sets(first, held_sets, target.batch_size)
     check_held_out_copies(first, held_sets, stacklevel=4)
-    target.metric_names = spec.metric_names(list(held_sets))
+    target.metric_names = _metric_names(spec.metric_names(list(held_sets)), callbacks)
     target._check_processes_agree(first, held_sets)
     for view in views:
         view.history.chance = spec.chance
@@ -218,6 +218,20 @@ def run_fit(target: FitTarget, train: Any, held_sets: dict, *, epochs: int,
         data.close()
 
 
+def _metric_names(built_in: list[str], callbacks: Sequence[FitCallbacks]) -> list[str]:
+    """The record keys of a fit: the trainer's metrics, then those its callbacks
+    declare they add (``Callback.adds``)."""
+    added: list[str] = []
+    for before, after in callbacks[:1]:  # every copy has the same kinds of callbacks
+        for cb in before + after:
+            for key in cb.adds:
+                if not isinstance(key, str) or key in built_in or key in added:
+                    raise ValueError(f"{type(cb).__name__}.adds names {key!r}, which is not "
+                                     f"a new record key (the trainer records {built_in}).")
+                added.append(key)
+    return built_in + added
+
+
 def _one_epoch(target: FitTarget, views: Sequence[FitView], data: _EpochData, held: dict,
                active: np.ndarray, callbacks: Sequence[FitCallbacks], bar: Any,
                silent: np.ndarray, checkpoint: str | os.PathLike | None) -> None:
@@ -248,6 +262,11 @@ def _one_epoch(target: FitTarget, views: Sequence[FitView], data: _EpochData, he
         view._advance(records[k])
         for cb in callbacks[k][0]:
             cb.on_epoch_end(view, records[k])
+            missing = [key for key in cb.adds if key not in records[k]]
+            if missing:
+                raise ValueError(f"{type(cb).__name__} declares it adds {missing} to the "
+                                 f"record (Callback.adds) but did not add them at epoch "
+                                 f"{records[k]['epoch']}.")
     if checkpoint is not None:
         target.save(checkpoint)
     stopped = [v.stop_training for v in views]
