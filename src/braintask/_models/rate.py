@@ -3,7 +3,7 @@ optionally obeying Dale's law."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 import brainstate
 import brainunit as u
@@ -65,10 +65,8 @@ class LeakyRNNCell(brainstate.nn.Module):
     brainstate's own dropout reads), so held-out scores and the analysis of a
     trained network see its deterministic dynamics. ``eval_noise=True`` draws
     noise in evaluation too. Outside a Trainer, noise is drawn only inside
-    ``brainstate.environ.context(fit=True)``. ``sigma_rec`` and ``sigma_in``
-    live in states, so changing them on a trained model takes effect in the
-    next call of every compiled program; the other settings are fixed when
-    the cell is built (setting them raises).
+    ``brainstate.environ.context(fit=True)``. Every setting is fixed when the
+    cell is built (compiled programs have it baked in): setting one raises.
 
     **Dale's law** (``dale=True``): the first ``round(exc_fraction * n)`` units
     are excitatory, the rest inhibitory. The recurrent weights are
@@ -126,14 +124,24 @@ class LeakyRNNCell(brainstate.nn.Module):
     True
     """
 
-    _FIXED = ("alpha", "activation", "dale", "exc_fraction", "num_in", "num_out", "eval_noise")
+    _FIXED = ("alpha", "activation", "dale", "exc_fraction", "num_in", "num_out", "eval_noise",
+              "sigma_rec", "sigma_in")
+    # the fixed settings, set once by __init__ (object.__setattr__)
+    num_in: int
+    num_out: int
+    alpha: float
+    activation: Callable[[jax.Array], jax.Array]
+    dale: bool
+    exc_fraction: float
+    eval_noise: bool
 
     def __init__(self, num_in: int, num_out: int, *, alpha: float | None = None,
                  tau: Any = None, dt: Any = None, activation: str | Callable = "relu",
                  sigma_rec: float = 0.0, sigma_in: float = 0.0, rec_init: str = "orthogonal",
                  rec_gain: float = 1.0, dale: bool = False, exc_fraction: float = 0.8,
                  eval_noise: bool = False, name: str | None = None) -> None:
-        super().__init__(name=name)
+        # brainstate defines Module.__init__ only when not TYPE_CHECKING
+        super().__init__(name=name)  # type: ignore[call-arg]
         n_in, n = check_int("num_in", num_in, 1), check_int("num_out", num_out, 1)
         act = ACTIVATIONS[check_choice("activation", activation, tuple(ACTIVATIONS))] \
             if isinstance(activation, str) else activation
@@ -153,7 +161,9 @@ class LeakyRNNCell(brainstate.nn.Module):
                                  f"exc_fraction={exc_fraction} of {n} units gives {n_exc} E.")
         settings = dict(num_in=n_in, num_out=n, alpha=_alpha(alpha, tau, dt), activation=act,
                         dale=bool(dale), exc_fraction=float(exc_fraction),
-                        eval_noise=bool(eval_noise))
+                        eval_noise=bool(eval_noise),
+                        sigma_rec=_check_sigma("sigma_rec", sigma_rec),
+                        sigma_in=_check_sigma("sigma_in", sigma_in))
         for key, value in settings.items():
             object.__setattr__(self, key, value)
         self.in_size = (n_in,)
@@ -163,19 +173,12 @@ class LeakyRNNCell(brainstate.nn.Module):
         self.w_in = brainstate.ParamState(brainstate.random.normal(0.0, scale, (n_in, n)))
         self.w_rec = brainstate.ParamState(self._initial_recurrent(n, rec_init, float(rec_gain)))
         self.b = brainstate.ParamState(jnp.zeros(n))
-        # states, not constants: a change after compilation takes effect
-        self.sigma_rec = brainstate.State(jnp.asarray(_check_sigma("sigma_rec", sigma_rec)))
-        self.sigma_in = brainstate.State(jnp.asarray(_check_sigma("sigma_in", sigma_in)))
 
     def __setattr__(self, key: str, value: Any) -> None:
         if key in self._FIXED and key in self.__dict__:
             raise AttributeError(
                 f"LeakyRNNCell.{key} is fixed when the cell is built (compiled programs "
-                f"have it baked in): build a new cell. The noise levels can change: "
-                f"cell.sigma_rec.value = 0.0.")
-        if key in ("sigma_rec", "sigma_in") and key in self.__dict__ \
-                and not isinstance(value, brainstate.State):
-            raise AttributeError(f"set the noise level's value: cell.{key}.value = {value!r}.")
+                f"have it baked in): build a new cell (noise is off in evaluation anyway).")
         super().__setattr__(key, value)
 
     @property
@@ -223,12 +226,14 @@ class LeakyRNNCell(brainstate.nn.Module):
         return self.eval_noise or bool(brainstate.environ.get("fit", False))
 
     def update(self, x: jax.Array) -> jax.Array:
-        r = self.r.value
+        r = cast(jax.Array, self.r.value)  # a State's value is typed as any array-like
         drive = self.b.value
         if self.noisy():
             scale = np.sqrt(2.0 / self.alpha)
-            x = x + scale * self.sigma_in.value * brainstate.random.randn(*x.shape)
-            drive = drive + scale * self.sigma_rec.value * brainstate.random.randn(*r.shape)
+            if self.sigma_in:  # no noise level, no random numbers drawn
+                x = x + scale * self.sigma_in * brainstate.random.randn(*x.shape)
+            if self.sigma_rec:
+                drive = drive + scale * self.sigma_rec * brainstate.random.randn(*r.shape)
         pre = r @ self.recurrent_weights() + x @ self.input_weights() + drive
         r = (1.0 - self.alpha) * r + self.alpha * self.activation(pre)
         self.r.value = r

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import itertools
 import os
+import warnings
 from typing import Any, Callable, Mapping, Sequence
 
 import brainstate
@@ -22,6 +23,7 @@ from .._checks import check_progress
 from .._distributed import spans_processes, to_host
 from .._engine.programs import Engine
 from .._history import History, summary_table
+from .._models.rate import LeakyRNNCell
 from .copies import (CopyView, check_copies_agree, check_lrs, check_same_structure, check_seeds,
                      epoch_plans)
 from .fitloop import EpochResult, run_fit
@@ -59,6 +61,12 @@ class MultiSeedTrainer:
     optimizer settings (weight decay, betas, clipping norm) are Python
     constants baked into the optax transformation when the optimizer is built,
     so one program cannot vary them: use one MultiSeedTrainer per setting.
+
+    A model that draws random numbers while it trains (the noise of a
+    :class:`braintask.LeakyRNNCell`, dropout, ``init_states="per_trial"``)
+    draws them for all copies from brainstate's one random stream: each copy
+    still starts from its seed's weights, but it no longer trains to its single
+    :class:`Trainer` run's weights, and the first fit warns so.
 
     Parameters
     ----------
@@ -150,7 +158,7 @@ class MultiSeedTrainer:
         first.engine.reset_hidden()
         self.epoch = 0  # epochs run by fit (copies that stopped early have fewer)
         self.stopped = [False] * len(self.copies)
-        self._resumed = self._stacked = False
+        self._resumed = self._stacked = self._warned_random = False
         self._current: list[CopyView] = []
         self.metric_names: list[str] = []
 
@@ -262,12 +270,33 @@ class MultiSeedTrainer:
         orders, tails = self._plans(n)
         self._before = [s.value for s in self.engine.train_states]
         out = self.engine.epoch_fn(data, orders, tails, held, active)
+        if not self._warned_random and self._draws_random():
+            self._warned_random = True
+            warnings.warn(
+                "the model draws random numbers while it trains (noise, dropout, random "
+                "initial states): the copies draw them from one random stream, so a copy "
+                "starts from the weights of its single Trainer run but does not train to "
+                "them (without random draws it does). Compare copies with each other, or "
+                "train one Trainer per seed to reproduce a single run.", UserWarning,
+                stacklevel=5)
         stats, finite, held_stats = to_host(out)  # to the host, once
         self.epoch += 1
         n_steps = finite.shape[1]
         return [(jax.tree.map(lambda a: a[k], stats), finite[k],
                  jax.tree.map(lambda a: a[k], held_stats), n_steps)
                 for k in np.flatnonzero(active)]
+
+    def _draws_random(self) -> bool:
+        """Whether training draws random numbers: a noisy :class:`LeakyRNNCell`,
+        dropout, or initial states drawn per trial."""
+        if self.trainers[0].init_states == "per_trial":
+            return True
+        for _, module in self.trainers[0].model.nodes(brainstate.nn.Module).items():
+            if isinstance(module, LeakyRNNCell) and (module.sigma_rec or module.sigma_in):
+                return True
+            if isinstance(module, brainstate.nn.Dropout) and getattr(module, "prob", 1.0) < 1:
+                return True
+        return False
 
     def _undo_epoch(self) -> None:
         """Every copy back to its weights from before the failed epoch."""
