@@ -18,9 +18,13 @@ With one process all of this reduces to the usual single-process calls.
 from __future__ import annotations
 
 import zlib
+from typing import TYPE_CHECKING, Any
 
 import jax
 import numpy as np
+
+if TYPE_CHECKING:
+    from ._data.dataset import TaskDataset
 
 __all__ = ["process_count", "is_main", "spans_processes", "barrier", "to_host",
            "global_array", "check_agree", "data_facts", "fingerprint"]
@@ -35,9 +39,12 @@ def is_main() -> bool:
     return jax.process_index() == 0
 
 
-def spans_processes(sharding) -> bool:
+def spans_processes(sharding: jax.sharding.Sharding | None) -> bool:
     """Whether a sharding places data on devices of more than one process."""
-    return sharding is not None and len({d.process_index for d in sharding.device_set}) > 1
+    if sharding is None:
+        return False
+    devices: set[Any] = sharding.device_set  # jaxlib's compiled Device: no stub mypy reads
+    return len({d.process_index for d in devices}) > 1
 
 
 def barrier(name: str) -> None:
@@ -48,11 +55,11 @@ def barrier(name: str) -> None:
         multihost_utils.sync_global_devices(name)
 
 
-def to_host(tree):
+def to_host(tree: Any) -> Any:
     """Every array of ``tree`` as a NumPy array; an array spread over the devices
     of several processes is gathered from all of them (a collective: every
     process must call it)."""
-    def get(a):
+    def get(a: Any) -> np.ndarray:
         if isinstance(a, jax.Array) and not a.is_fully_addressable and not a.is_fully_replicated:
             from jax.experimental import multihost_utils
 
@@ -62,13 +69,13 @@ def to_host(tree):
     return jax.tree.map(get, tree)
 
 
-def global_array(value: np.ndarray, sharding) -> jax.Array:
+def global_array(value: np.ndarray, sharding: jax.sharding.Sharding) -> jax.Array:
     """``value`` (the same on every process) placed by ``sharding``: each process
     copies only the slices its own devices hold."""
     return jax.make_array_from_callback(value.shape, sharding, lambda index: value[index])
 
 
-def fingerprint(*trees) -> int:
+def fingerprint(*trees: Any) -> int:
     """A 31-bit checksum of the shapes, dtypes and bytes of every array in ``trees``."""
     crc = 0
     for a in jax.tree.leaves(trees):
@@ -78,7 +85,7 @@ def fingerprint(*trees) -> int:
     return crc & 0x7FFFFFFF
 
 
-def data_facts(train, held: dict) -> dict:
+def data_facts(train: TaskDataset, held: dict) -> dict:
     """The sizes and checksums of a fit's training and held-out sets, for :func:`check_agree`."""
     facts = {}
     for name, data in {"train": train, **held}.items():

@@ -1,5 +1,12 @@
 """Exceptions raised by braintask."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._history import History
+
 __all__ = ["TrainingDiverged", "CheckpointError", "ZeroGradientWarning"]
 
 
@@ -12,7 +19,8 @@ class TrainingDiverged(FloatingPointError):
     before it.
     """
 
-    def __init__(self, message: str, *, epoch: int, step: int, history=None):
+    def __init__(self, message: str, *, epoch: int, step: int,
+                 history: History | None = None) -> None:
         super().__init__(message)
         self.epoch = epoch
         self.step = step

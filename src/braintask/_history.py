@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from ._checks import resolve_mode
+
+if TYPE_CHECKING:
+    import pandas
+    from matplotlib.figure import Figure
 
 __all__ = ["History", "summary_table"]
 
@@ -48,15 +54,15 @@ class History:
     def __len__(self) -> int:
         return len(self.records)
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int | slice | str) -> Any:
         if isinstance(index, str):
             return self.column(index)
         return self.records[index]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[dict]:
         return iter(self.records)
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> list:
         # history.test_acc and friends: one list per metric.
         if name.startswith("_") or name in ("records", "initial"):
             raise AttributeError(name)
@@ -86,7 +92,7 @@ class History:
         """One list per metric, keyed by name (a copy)."""
         return {name: self.column(name) for name in self.metrics}
 
-    def to_pandas(self):
+    def to_pandas(self) -> pandas.DataFrame:
         """One row per epoch, indexed by ``epoch``: a ``pandas.DataFrame``.
 
         Examples
@@ -139,7 +145,7 @@ class History:
                    stop_reason=state.get("stop_reason", ""), best_epoch=state.get("best_epoch"),
                    criterion=None if state.get("criterion") is None else dict(state["criterion"]))
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         if not isinstance(other, History):
             return NotImplemented
         strip = lambda recs: [{k: v for k, v in r.items() if k != "time"} for r in recs]
@@ -155,7 +161,7 @@ class History:
         return all(math.isclose(a, b, rel_tol=rtol, abs_tol=atol) for a, b in pairs)
 
     def plot(self, *, chance: float | None = None, chance_label: str = "chance",
-             figsize=(6.8, 3.2)):
+             figsize: tuple[float, float] = (6.8, 3.2)) -> Figure:
         """Draw loss and accuracy per epoch, train, validation and held-out, with a
         baseline marked.
 
@@ -211,7 +217,8 @@ class History:
 _SETS = ("train_", "val_", "test_")
 
 
-def summary_table(copies: list[dict], histories: list[History], metrics=None):
+def summary_table(copies: list[dict], histories: list[History],
+                  metrics: Sequence[str] | None = None) -> pandas.DataFrame:
     """One row per trained copy: its fields, epochs trained and last metrics.
 
     Parameters
@@ -273,7 +280,7 @@ def summary_table(copies: list[dict], histories: list[History], metrics=None):
     return table
 
 
-def _check_summary_args(copies, histories):
+def _check_summary_args(copies: Any, histories: Any) -> tuple[list[dict], list[History]]:
     if not isinstance(copies, (list, tuple)) or not all(isinstance(c, dict) for c in copies):
         raise TypeError(f"copies must be a list of dicts (each copy's fields), got {copies!r}.")
     if not isinstance(histories, (list, tuple)) or not all(

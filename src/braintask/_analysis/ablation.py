@@ -3,12 +3,19 @@ against random sets of other units of the same size."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import brainstate
 import numpy as np
 
 from .._checks import check_int
+from .._engine.states import module_states
+
+if TYPE_CHECKING:
+    from .._data.dataset import TaskDataset
+    from .._training.trainer import Trainer
 
 __all__ = ["Ablation", "ablate_units"]
 
@@ -49,7 +56,7 @@ class Ablation:
         return self.before - float(np.mean(self.control)) if self.control.size else float("nan")
 
 
-def _outgoing(model):
+def _outgoing(model: brainstate.nn.Module) -> tuple[int, list[tuple[brainstate.State, Any]]]:
     """``(n_units, [(param state, first row)])``: the weight matrices that read the
     units, whose row ``first + unit`` carries that unit's output."""
     from .._models.recurrent import RecurrentClassifier
@@ -57,7 +64,7 @@ def _outgoing(model):
     if isinstance(model, RecurrentClassifier):
         cell, n_in = model.cell, getattr(model.cell, "num_in", None)
         n_units = int(np.prod(cell.out_size))
-        found = [(s, n_in) for s in cell.states(brainstate.ParamState).values()]
+        found = [(s, n_in) for s in module_states(cell, brainstate.ParamState).values()]
         if n_in is None or any(not isinstance(s.value, dict) or "weight" not in s.value
                                or np.shape(s.value["weight"])[0] != n_in + n_units
                                for s, _ in found):
@@ -76,7 +83,8 @@ def _outgoing(model):
                     f"brainmass.HORNSeqNetwork, got {type(model).__name__}.")
 
 
-def _score(trainer, data, weights, units, metric: str) -> float:
+def _score(trainer: Trainer, data: TaskDataset, weights: list[tuple[brainstate.State, Any]],
+           units: Sequence[int], metric: str) -> float:
     """The metric with ``units`` silenced; the weights are put back afterwards."""
     saved = [state.value for state, _ in weights]
     try:
@@ -91,8 +99,8 @@ def _score(trainer, data, weights, units, metric: str) -> float:
             state.value = value
 
 
-def ablate_units(trainer, data, units, *, metric: str = "acc", controls: int = 10,
-                 seed: int = 0) -> Ablation:
+def ablate_units(trainer: Trainer, data: TaskDataset, units: Sequence[int], *,
+                 metric: str = "acc", controls: int = 10, seed: int = 0) -> Ablation:
     """Score a trained network with some units silenced, and with random other units.
 
     *Silencing* a unit sets its **outgoing weights** to zero, so that nothing

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 __all__ = ["check_array", "check_labels"]
 
 
-def check_array(name: str, value, ndim, what: str, *, finite: bool = True) -> np.ndarray:
+def check_array(name: str, value: Any, ndim: int | tuple[int, ...], what: str, *,
+                finite: bool = True) -> np.ndarray:
     """``value`` as a float array with ``ndim`` axes (an int or a tuple of allowed
     ones), or a ValueError naming the argument, its shape and the layout wanted."""
     array = np.asarray(value)
@@ -27,7 +30,7 @@ def check_array(name: str, value, ndim, what: str, *, finite: bool = True) -> np
     return array
 
 
-def check_labels(name: str, value, n: int, what: str) -> np.ndarray:
+def check_labels(name: str, value: Any, n: int, what: str) -> np.ndarray:
     """``value`` as ``(n,)`` labels (any hashable scalars; floats must be whole and
     finite), or a ValueError naming the argument."""
     labels = np.asarray(value)

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .arrays import check_array, check_labels
 from .._checks import check_int
+
+if TYPE_CHECKING:
+    from .trajectories import Trajectories
 
 __all__ = ["Decoding", "decode_over_time", "cross_temporal_decoding"]
 
@@ -56,7 +61,8 @@ def _zscore(states: np.ndarray) -> np.ndarray:
     return (states - states.mean(axis=(0, 1))) / np.where(spread > 0, spread, 1.0)
 
 
-def _checked(states, labels, folds: int):
+def _checked(states: Trajectories | ArrayLike, labels: ArrayLike,
+             folds: int) -> tuple[np.ndarray, np.ndarray, int]:
     """States ``(N, T, U)``, labels as class indices, and ``folds``, checked."""
     states = getattr(states, "states", states)
     states = check_array("states", states, 3, "hidden states (N trials, T steps, U units)")
@@ -74,7 +80,8 @@ def _checked(states, labels, folds: int):
     return _zscore(states), codes.reshape(-1), folds
 
 
-def _ridge_hits(states, labels, train, test, alpha: float, cross: bool) -> np.ndarray:
+def _ridge_hits(states: np.ndarray, labels: np.ndarray, train: np.ndarray, test: np.ndarray,
+                alpha: float, cross: bool) -> np.ndarray:
     """Correct held-out trials of ridge classifiers fitted at every step at once:
     ``+-1`` one-hot targets, centred, ``W = (X'X + alpha I)^-1 X'Y`` (the solution
     ``sklearn.linear_model.RidgeClassifier`` finds), the class of the largest score."""
@@ -94,7 +101,8 @@ def _ridge_hits(states, labels, train, test, alpha: float, cross: bool) -> np.nd
     return np.sum(guess == labels[test], axis=-1)
 
 
-def _correct(states, labels, splits, decoder, cross: bool) -> np.ndarray:
+def _correct(states: np.ndarray, labels: np.ndarray, splits: list, decoder: object,
+             cross: bool) -> np.ndarray:
     """Fraction of held-out trials decoded correctly: ``(T,)`` (train and test at the
     same step) or ``(T, T)`` (train at the row's step, test at the column's)."""
     from sklearn.base import clone
@@ -119,7 +127,7 @@ def _correct(states, labels, splits, decoder, cross: bool) -> np.ndarray:
     return hits / n
 
 
-def _decoder(decoder, alpha) -> object:
+def _decoder(decoder: Any, alpha: Any) -> object:
     """The ridge penalty (a float) for the batched default, or the sklearn classifier."""
     if decoder is None:
         if not (isinstance(alpha, (int, float)) and np.isfinite(alpha) and alpha > 0):
@@ -131,16 +139,16 @@ def _decoder(decoder, alpha) -> object:
     return decoder
 
 
-def _splits(labels, folds: int, seed: int) -> list:
+def _splits(labels: np.ndarray, folds: int, seed: int) -> list:
     from sklearn.model_selection import StratifiedKFold
 
     cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     return list(cv.split(np.zeros(len(labels)), labels))
 
 
-def decode_over_time(states, labels, folds: int = 5, *, shuffles: int = 5,
-                     quantile: float = 0.95, seed: int = 0, alpha: float = 1.0,
-                     decoder=None) -> Decoding:
+def decode_over_time(states: Trajectories | ArrayLike, labels: ArrayLike, folds: int = 5, *,
+                     shuffles: int = 5, quantile: float = 0.95, seed: int = 0,
+                     alpha: float = 1.0, decoder: Any = None) -> Decoding:
     """Cross-validated accuracy of a linear decoder of ``labels`` at every step.
 
     At each step a decoder is trained on the states of the training folds
@@ -213,8 +221,9 @@ def decode_over_time(states, labels, folds: int = 5, *, shuffles: int = 5,
     return Decoding(accuracy, null, float(quantile))
 
 
-def cross_temporal_decoding(states, labels, folds: int = 5, *, seed: int = 0,
-                            alpha: float = 1.0, decoder=None) -> np.ndarray:
+def cross_temporal_decoding(states: Trajectories | ArrayLike, labels: ArrayLike,
+                            folds: int = 5, *, seed: int = 0, alpha: float = 1.0,
+                            decoder: Any = None) -> np.ndarray:
     """Cross-temporal generalisation: train a decoder at one step, test it at every step.
 
     Entry ``[t, s]`` is the cross-validated accuracy of decoders trained on

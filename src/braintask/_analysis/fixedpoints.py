@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .arrays import check_array
 from .._checks import check_int
@@ -65,7 +66,8 @@ class FixedPoints:
         return np.abs(self.eigenvalues).max(axis=1) < 1
 
 
-def _minimise(step, start, x, n_iter: int, tol: float):
+def _minimise(step: Callable, start: jax.Array, x: jax.Array | None, n_iter: int,
+              tol: float) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Levenberg-Marquardt on each point's residual ``r = F(h, x) - h``, all points
     in one batch: a damped Gauss-Newton step, kept only where it lowers ``q``
     (then the damping shrinks, else it grows). Stops early once every q < ``tol``."""
@@ -75,11 +77,11 @@ def _minimise(step, start, x, n_iter: int, tol: float):
     speeds = lambda h: 0.5 * jnp.sum(residuals(h) ** 2, axis=-1)
     eye = jnp.eye(start.shape[-1], dtype=start.dtype)
 
-    def cond(carry):
+    def cond(carry: tuple) -> jax.Array:
         it, h, q, _ = carry
         return (it < n_iter) & (jnp.max(q) > tol)
 
-    def body(carry):
+    def body(carry: tuple) -> tuple:
         it, h, q, damping = carry
         r, jac = residuals(h), jacobians(h)
         jt = jnp.swapaxes(jac, 1, 2)
@@ -96,7 +98,8 @@ def _minimise(step, start, x, n_iter: int, tol: float):
     return h, q, jax.vmap(jax.jacfwd(lambda p: step(p, x)))(h)
 
 
-def _deduplicate(points: np.ndarray, speeds: np.ndarray, keep: np.ndarray, tol: float):
+def _deduplicate(points: np.ndarray, speeds: np.ndarray, keep: np.ndarray,
+                 tol: float) -> np.ndarray:
     """Greedy merge: slowest first, a point joins the first kept point within ``tol``."""
     chosen: list[int] = []
     for i in np.argsort(speeds, kind="stable"):
@@ -108,7 +111,7 @@ def _deduplicate(points: np.ndarray, speeds: np.ndarray, keep: np.ndarray, tol: 
     return np.asarray(chosen, dtype=np.int64)
 
 
-def _starts(rows: np.ndarray, n_starts, noise, seed) -> jnp.ndarray:
+def _starts(rows: np.ndarray, n_starts: int | None, noise: Any, seed: int) -> jax.Array:
     """A random subset of the candidate rows, with Gaussian noise added."""
     rng = np.random.default_rng(check_int("seed", seed, 0))
     if n_starts is not None:
@@ -124,7 +127,8 @@ def _starts(rows: np.ndarray, n_starts, noise, seed) -> jnp.ndarray:
     return jnp.asarray(rows)
 
 
-def find_fixed_points(step: Callable, initial, inputs=None, *, n_starts: int | None = None,
+def find_fixed_points(step: Callable, initial: ArrayLike, inputs: ArrayLike | None = None, *,
+                      n_starts: int | None = None,
                       noise: float = 0.0, seed: int = 0, n_iter: int = 200,
                       tol: float = 1e-14, merge_tol: float = 1e-3,
                       max_speed: float | None = None) -> FixedPoints:
@@ -212,7 +216,7 @@ def find_fixed_points(step: Callable, initial, inputs=None, *, n_starts: int | N
     if not np.all(np.isfinite(speeds)):
         raise ValueError(f"step(h, x) gives NaN or inf at {int(np.sum(~np.isfinite(speeds)))} "
                          f"of {len(speeds)} starting states: start where the update is finite.")
-    eig = np.linalg.eigvals(jac.astype(np.float64))
+    eig: np.ndarray = np.linalg.eigvals(jac.astype(np.float64))
     eig = np.take_along_axis(eig, np.argsort(-np.abs(eig), axis=1, kind="stable"), axis=1)
     keep = np.ones(len(speeds), bool) if max_speed is None else speeds <= max_speed
     unique = _deduplicate(points, speeds, keep, float(merge_tol))

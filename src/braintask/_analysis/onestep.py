@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import brainstate
+import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
+
+from .._engine.states import module_states
 
 __all__ = ["OneStep", "step_function"]
 
@@ -46,12 +50,12 @@ class OneStep:
         """``H``, the length of the state vector."""
         return int(sum(self.sizes))
 
-    def split(self, h) -> dict:
+    def split(self, h: jax.Array | np.ndarray) -> dict:
         """``{name: part of h}`` along the last axis of ``(..., H)`` states."""
         edges = np.cumsum((0,) + self.sizes)
         return {n: h[..., a:b] for n, a, b in zip(self.names, edges[:-1], edges[1:])}
 
-    def __call__(self, h, x=None):
+    def __call__(self, h: ArrayLike, x: ArrayLike | None = None) -> jax.Array:
         h = jnp.asarray(h)
         if h.shape != (self.n_state,):
             raise ValueError(f"h must be one state vector of shape ({self.n_state},) "
@@ -75,7 +79,7 @@ class OneStep:
                     state.value = value
 
 
-def _stepper(model):
+def _stepper(model: Any) -> tuple[brainstate.nn.Module, Callable[[jax.Array], Any], Any]:
     """``(module that owns the states, one-step call, input size)`` for a model."""
     from .._models.recurrent import RecurrentClassifier
 
@@ -98,7 +102,7 @@ def _stepper(model):
                     f"{type(model).__name__}.")
 
 
-def step_function(model) -> OneStep:
+def step_function(model: brainstate.nn.Module) -> OneStep:
     """The one-step update of a model, ``step(h, x) -> h_next``, for fixed-point search.
 
     Parameters
@@ -130,15 +134,15 @@ def step_function(model) -> OneStep:
     True
     """
     owner, advance, n_input = _stepper(model)
-    found = owner.states(brainstate.HiddenState)
+    found = module_states(owner, brainstate.HiddenState)
     if len(found):  # unbatched shapes from a copy: the model keeps its own state objects
         twin = copy.deepcopy(owner)
         brainstate.nn.init_all_states(twin)
-        shapes = tuple(tuple(np.shape(twin.states(brainstate.HiddenState)[k].value))
+        shapes = tuple(tuple(np.shape(module_states(twin, brainstate.HiddenState)[k].value))
                        for k in found.keys())
     else:
         brainstate.nn.init_all_states(owner)
-        found = owner.states(brainstate.HiddenState)
+        found = module_states(owner, brainstate.HiddenState)
         shapes = tuple(tuple(np.shape(s.value)) for s in found.values())
     if not len(found):
         raise ValueError(f"{type(owner).__name__} has no brainstate.HiddenState, so it has no "

@@ -4,8 +4,10 @@ trial-level difficulty, with a logistic fit."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 import pandas as pd
 
 from .arrays import check_array
@@ -13,7 +15,7 @@ from .arrays import check_array
 __all__ = ["Psychometric", "psychometric", "decision_times"]
 
 
-def _logistic(x, slope, threshold, floor):
+def _logistic(x: np.ndarray, slope: float, threshold: float, floor: float) -> np.ndarray:
     return floor + (1.0 - floor) / (1.0 + np.exp(-slope * (x - threshold)))
 
 
@@ -47,12 +49,13 @@ class Psychometric:
     threshold_se: float
     floor: float
 
-    def curve(self, x) -> np.ndarray:
+    def curve(self, x: ArrayLike) -> np.ndarray:
         """The fitted ``P(x)`` at difficulties ``x``."""
         return _logistic(np.asarray(x, dtype=float), self.slope, self.threshold, self.floor)
 
 
-def _fit(levels, rates, counts, floor: float):
+def _fit(levels: np.ndarray, rates: np.ndarray, counts: np.ndarray,
+         floor: float) -> tuple[float, float, float, float]:
     """``(slope, threshold, slope_se, threshold_se)``: least squares on the level rates
     with binomial variances ``P (1 - P) / n`` taken at the fitted curve (a Fisher-scoring
     step, so the covariance is the inverse Fisher information of the binomial model)."""
@@ -74,7 +77,8 @@ def _fit(levels, rates, counts, floor: float):
     return float(params[0]), float(params[1]), float(errors[0]), float(errors[1])
 
 
-def psychometric(difficulty, outcome, *, times=None, floor: float = 0.0,
+def psychometric(difficulty: ArrayLike, outcome: ArrayLike, *, times: ArrayLike | None = None,
+                 floor: float = 0.0,
                  confidence: float = 0.95) -> Psychometric:
     """Choice rate per difficulty level, its Wilson interval, and a logistic fit.
 
@@ -145,7 +149,8 @@ def psychometric(difficulty, outcome, *, times=None, floor: float = 0.0,
     return Psychometric(table, slope, threshold, slope_se, threshold_se, float(floor))
 
 
-def _chronometric(times, x, levels, index) -> pd.DataFrame:
+def _chronometric(times: ArrayLike, x: np.ndarray, levels: np.ndarray,
+                  index: np.ndarray) -> pd.DataFrame:
     """Mean and median decision time per level, over the trials that have one."""
     t = check_array("times", times, 1, "one decision time per trial (N,)", finite=False)
     if t.shape != x.shape:
@@ -161,7 +166,8 @@ def _chronometric(times, x, levels, index) -> pd.DataFrame:
                         index=pd.Index(levels, name="difficulty"))
 
 
-def decision_times(outputs, decision, *, no_choice: int | None = None):
+def decision_times(outputs: ArrayLike, decision: ArrayLike, *,
+                   no_choice: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Each trial's final choice and the step at which the network committed to it.
 
     The choice is the output class with the largest value at the trial's last

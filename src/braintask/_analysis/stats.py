@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike
+
+if TYPE_CHECKING:
+    import pandas
 
 __all__ = ["Interval", "mean_interval", "interval_table"]
 
@@ -15,8 +21,13 @@ class Interval(tuple):
     ``high`` (``mean -/+ half_width``, clipped to the bounds when
     :func:`braintask.mean_interval` was given ``bounded``), ``n`` and ``confidence``."""
 
+    low: float
+    high: float
+    n: int
+    confidence: float
+
     def __new__(cls, mean: float, half_width: float, low: float, high: float, n: int,
-                confidence: float):
+                confidence: float) -> Interval:
         self = super().__new__(cls, (mean, half_width))
         self.__dict__.update(low=low, high=high, n=n, confidence=confidence)
         return self
@@ -24,27 +35,27 @@ class Interval(tuple):
     mean = property(lambda self: self[0])
     half_width = property(lambda self: self[1])
 
-    def __getnewargs__(self):
+    def __getnewargs__(self) -> tuple:
         return (self.mean, self.half_width, self.low, self.high, self.n, self.confidence)
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"an Interval is read-only (tried to set {name!r}).")
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"Interval(mean={self.mean!r}, half_width={self.half_width!r}, "
                 f"low={self.low!r}, high={self.high!r}, n={self.n}, "
                 f"confidence={self.confidence!r})")
 
 
-def _check_confidence(confidence) -> float:
+def _check_confidence(confidence: Any) -> float:
     if isinstance(confidence, bool) or not isinstance(confidence, numbers.Real) \
-            or not 0 < confidence < 1:
+            or not 0 < confidence < 1:  # type: ignore[operator]  # typeshed: Real has no __gt__
         raise ValueError(f"confidence must be a number strictly between 0 and 1, "
                          f"got {confidence!r}.")
     return float(confidence)
 
 
-def _check_bounds(bounded):
+def _check_bounds(bounded: Any) -> tuple[float, float] | None:
     if bounded is None:
         return None
     try:
@@ -56,7 +67,8 @@ def _check_bounds(bounded):
     return low, high
 
 
-def mean_interval(values, confidence: float = 0.95, *, bounded=None) -> Interval:
+def mean_interval(values: ArrayLike, confidence: float = 0.95, *,
+                  bounded: tuple[float, float] | None = None) -> Interval:
     """The mean of ``values`` and the half-width of its Student's t interval.
 
     ``half_width = t * s / sqrt(n)``, with ``s`` the sample standard deviation
@@ -111,7 +123,7 @@ def mean_interval(values, confidence: float = 0.95, *, bounded=None) -> Interval
     return Interval(mean, half, low, high, n, confidence)
 
 
-def _checked_values(values) -> np.ndarray:
+def _checked_values(values: Any) -> np.ndarray:
     if isinstance(values, (str, bytes)):
         raise TypeError(f"values must be a sequence of numbers, got {values!r}.")
     try:
@@ -131,7 +143,9 @@ def _checked_values(values) -> np.ndarray:
     return array
 
 
-def interval_table(frame, by, value: str, confidence: float = 0.95, *, bounded=None):
+def interval_table(frame: pandas.DataFrame, by: str | Sequence[str], value: str,
+                   confidence: float = 0.95, *,
+                   bounded: tuple[float, float] | None = None) -> pandas.DataFrame:
     """:func:`braintask.mean_interval` of one column per group of a ``pandas.DataFrame``.
 
     Parameters

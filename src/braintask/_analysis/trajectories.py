@@ -3,12 +3,19 @@ principal components."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .arrays import check_array
 from .._checks import check_int
+
+if TYPE_CHECKING:
+    from .._data.dataset import TaskDataset
+    from .._training.trainer import Trainer
 
 __all__ = ["Trajectories", "trajectories", "PCAProjection", "pca_projection"]
 
@@ -48,7 +55,7 @@ class Trajectories:
         return slice(start, start + self.sizes[self.paths.index(path)])
 
 
-def task_phases(data) -> dict:
+def task_phases(data: Any) -> dict[str, tuple[int, int]]:
     """``{name: (start, stop)}`` of the phases every trial of ``data`` shares.
 
     Delayed match-to-sample: ``cue`` (step 0), ``delay``, ``probe`` (the last
@@ -72,7 +79,8 @@ def task_phases(data) -> dict:
     return ({"before_decision": (0, start)} if start > 0 else {}) | {"decision": (start, stop)}
 
 
-def trajectories(trainer, data, *, paths=None) -> Trajectories:
+def trajectories(trainer: Trainer, data: TaskDataset, *,
+                 paths: str | Iterable[str] | None = None) -> Trajectories:
     """Hidden-state trajectories of a trainer's model on a dataset's trials.
 
     Runs ``trainer.predict(data.inputs, states=True)`` (one compiled pass) and
@@ -161,11 +169,11 @@ class PCAProjection:
     components: np.ndarray
     mean: np.ndarray
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[np.ndarray]:
         yield self.projected
         yield self.explained
 
-    def transform(self, states) -> np.ndarray:
+    def transform(self, states: ArrayLike) -> np.ndarray:
         """Project other ``(..., U)`` states on the same components."""
         states = check_array("states", states, tuple(range(1, 8)), "an array (..., U)")
         if states.shape[-1] != self.mean.shape[0]:
@@ -174,7 +182,7 @@ class PCAProjection:
         return (states - self.mean) @ self.components.T
 
 
-def pca_projection(states, k: int = 3) -> PCAProjection:
+def pca_projection(states: Trajectories | ArrayLike, k: int = 3) -> PCAProjection:
     """Project trajectories on their top ``k`` principal components.
 
     The components are fitted (``sklearn.decomposition.PCA``) on every step of

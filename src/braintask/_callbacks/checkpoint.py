@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from .._checks import check_choice, check_int
-from .base import MonitoredCallback
+from .base import MonitoredCallback, TrainerLike
 
 __all__ = ["Checkpoint"]
 
@@ -27,8 +27,8 @@ class Checkpoint(MonitoredCallback):
         For ``keep="best"``, as in :class:`EarlyStopping`.
     """
 
-    def __init__(self, path, *, every: int = 1, keep: str = "last",
-                 monitor: str | None = None, mode: str | None = None):
+    def __init__(self, path: str | os.PathLike[str], *, every: int = 1, keep: str = "last",
+                 monitor: str | None = None, mode: str | None = None) -> None:
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError(f"path must be a str or path, got {type(path).__name__}.")
         super().__init__(monitor, mode)
@@ -36,12 +36,12 @@ class Checkpoint(MonitoredCallback):
         self.every = check_int("every", every, 1)
         self.keep = check_choice("keep", keep, ("last", "best"))
 
-    def on_fit_start(self, trainer):
+    def on_fit_start(self, trainer: TrainerLike) -> None:
         if self.keep == "best":
             super().on_fit_start(trainer)
             self.best, _ = self.best_in(trainer.history.records)
 
-    def on_epoch_end(self, trainer, record):
+    def on_epoch_end(self, trainer: TrainerLike, record: dict) -> None:
         if self.keep == "last":
             if record["epoch"] % self.every == 0:
                 trainer.save(self.path)

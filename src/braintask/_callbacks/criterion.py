@@ -4,7 +4,8 @@ and record when (epoch and optimizer updates) in the History."""
 from __future__ import annotations
 
 from .._checks import check_int
-from .base import MonitoredCallback
+from .._history import History
+from .base import MonitoredCallback, TrainerLike
 
 __all__ = ["Criterion"]
 
@@ -50,7 +51,7 @@ class Criterion(MonitoredCallback):
     """
 
     def __init__(self, monitor: str | None = None, at_least: float | None = None, *,
-                 at_most: float | None = None, for_epochs: int = 1):
+                 at_most: float | None = None, for_epochs: int = 1) -> None:
         if (at_least is None) == (at_most is None):
             raise ValueError(f"give exactly one of at_least (value >= bound) and at_most "
                              f"(value <= bound), got at_least={at_least!r}, at_most={at_most!r}.")
@@ -74,9 +75,10 @@ class Criterion(MonitoredCallback):
         return (f"{self._monitor} {sign} {self.bound:g} in {self.for_epochs} consecutive "
                 f"epoch{'s' if self.for_epochs > 1 else ''}")
 
-    def on_fit_start(self, trainer):
+    def on_fit_start(self, trainer: TrainerLike) -> None:
         super().on_fit_start(trainer)
-        self.streak, met = 0, None
+        self.streak = 0
+        met: dict | None = None
         for r in trainer.history.records:
             self._count(r.get(self._monitor))
             if met is None and self.streak >= self.for_epochs:
@@ -87,17 +89,19 @@ class Criterion(MonitoredCallback):
         if met is not None:
             self._record(trainer.history, met)
 
-    def _count(self, value) -> None:
+    def _count(self, value: float | None) -> None:
         self.streak = self.streak + 1 if value is not None and self.meets(value) else 0
 
-    def _record(self, history, record: dict) -> None:
+    def _record(self, history: History, record: dict) -> None:
+        assert history.criterion is not None  # set by on_fit_start
         history.criterion.update(epoch=record["epoch"], updates=record.get("updates"))
 
-    def on_epoch_end(self, trainer, record):
+    def on_epoch_end(self, trainer: TrainerLike, record: dict) -> None:
         self._count(record[self._monitor])
         if self.streak < self.for_epochs:
             return
         history = trainer.history
+        assert history.criterion is not None  # set by on_fit_start
         if history.criterion["epoch"] is None:
             self._record(history, record)
         trainer.stop_training = True
@@ -105,8 +109,9 @@ class Criterion(MonitoredCallback):
         history.stop_reason = (f"criterion met: {self._describe()} at epoch {record['epoch']}"
                                + ("" if updates is None else f" ({updates} updates)"))
 
-    def on_fit_end(self, trainer):
+    def on_fit_end(self, trainer: TrainerLike) -> None:
         history = trainer.history
+        assert history.criterion is not None  # set by on_fit_start
         if history.criterion["epoch"] is None and not history.stop_reason:
             history.stop_reason = (f"criterion never met: {self._describe()} did not happen "
                                    f"in {len(history)} epochs")

@@ -8,9 +8,10 @@ import io
 import json
 import math
 import os
+from typing import Any
 
 from .._distributed import is_main
-from .base import Callback
+from .base import Callback, TrainerLike
 
 __all__ = ["CSVLogger", "JSONLinesLogger", "BraintoolsLogger"]
 
@@ -21,21 +22,21 @@ class _FileLogger(Callback):
     the log holds exactly the epochs the History holds. Of several processes
     training one model, process 0 writes (their Histories are the same)."""
 
-    def __init__(self, path):
+    def __init__(self, path: str | os.PathLike[str]) -> None:
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError(f"path must be a str or path, got {type(path).__name__}.")
         self.path = os.fspath(path)
 
-    def _format(self, records) -> str:
+    def _format(self, records: list[dict], header: bool = True) -> str:
         raise NotImplementedError
 
-    def _append(self, text: str):
+    def _append(self, text: str) -> None:
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
 
-    def on_fit_start(self, trainer):
+    def on_fit_start(self, trainer: TrainerLike) -> None:
         if not is_main():
             return
         tmp = self.path + ".tmp"
@@ -43,7 +44,7 @@ class _FileLogger(Callback):
             f.write(self._format(trainer.history.records))
         os.replace(tmp, self.path)
 
-    def on_epoch_end(self, trainer, record):
+    def on_epoch_end(self, trainer: TrainerLike, record: dict) -> None:
         if is_main():
             self._append(self._format([record], header=not os.path.getsize(self.path)))
 
@@ -57,7 +58,8 @@ class CSVLogger(_FileLogger):
     >>> log = braintask.CSVLogger("training_log.csv")
     """
 
-    def _format(self, records, header=True, columns=None) -> str:
+    def _format(self, records: list[dict], header: bool = True,
+                columns: list[str] | None = None) -> str:
         if not records:
             return ""
         columns = columns or list(dict.fromkeys(k for r in records for k in r))
@@ -68,7 +70,7 @@ class CSVLogger(_FileLogger):
         writer.writerows(records)
         return buf.getvalue()
 
-    def on_epoch_end(self, trainer, record):
+    def on_epoch_end(self, trainer: TrainerLike, record: dict) -> None:
         if not is_main():
             return
         header = self._header() if os.path.getsize(self.path) else None
@@ -77,7 +79,7 @@ class CSVLogger(_FileLogger):
         else:  # epochs without a column (e.g. older records) leave its cell empty
             self._append(self._format([record], header=header is None, columns=header))
 
-    def _header(self):
+    def _header(self) -> list[str]:
         with open(self.path, encoding="utf-8") as f:
             return next(csv.reader(f), [])
 
@@ -85,7 +87,7 @@ class CSVLogger(_FileLogger):
 class JSONLinesLogger(_FileLogger):
     """Write every epoch's record as one JSON object per line."""
 
-    def _format(self, records, header=True) -> str:
+    def _format(self, records: list[dict], header: bool = True) -> str:
         return "".join(json.dumps({k: (None if isinstance(v, float) and math.isnan(v) else v)
                                    for k, v in r.items()}) + "\n" for r in records)
 
@@ -106,22 +108,22 @@ class BraintoolsLogger(Callback):
     >>> log = braintask.BraintoolsLogger(braintools.trainer.CSVLogger("logs"))
     """
 
-    def __init__(self, logger):
+    def __init__(self, logger: Any) -> None:
         if not hasattr(logger, "log_metrics") or not hasattr(logger, "finalize"):
             raise TypeError(f"logger must be a braintools.trainer logger (with log_metrics "
                             f"and finalize), got {type(logger).__name__}.")
         self.logger = logger
 
-    def on_fit_start(self, trainer):
+    def on_fit_start(self, trainer: TrainerLike) -> None:
         params = {k: getattr(trainer, k) for k in ("batch_size", "seed") if hasattr(trainer, k)}
         if params and hasattr(self.logger, "log_hyperparams") and is_main():
             self.logger.log_hyperparams(params)
 
-    def on_epoch_end(self, trainer, record):
+    def on_epoch_end(self, trainer: TrainerLike, record: dict) -> None:
         if is_main():
             self.logger.log_metrics({k: v for k, v in record.items() if k != "epoch"},
                                     step=record["epoch"])
 
-    def on_fit_end(self, trainer):
+    def on_fit_end(self, trainer: TrainerLike) -> None:
         if is_main():
             self.logger.finalize("success")

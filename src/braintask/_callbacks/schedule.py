@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import MonitoredCallback
+from .base import MonitoredCallback, TrainerLike
 
 __all__ = ["LearningRateScheduler"]
 
@@ -17,8 +17,8 @@ class LearningRateScheduler(MonitoredCallback):
     used during that epoch.
     """
 
-    def __init__(self, monitor: str | None = None):
+    def __init__(self, monitor: str | None = None) -> None:
         super().__init__(monitor)
 
-    def on_epoch_end(self, trainer, record):
+    def on_epoch_end(self, trainer: TrainerLike, record: dict) -> None:
         trainer.step_schedule(record[self._monitor])

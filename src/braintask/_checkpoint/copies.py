@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from .format import named_params, read_checkpoint, restore_rng, restorer, snapshot, write_checkpoint
 from .._errors import CheckpointError
 
+if TYPE_CHECKING:
+    from .._training.trainer import Trainer
+
 __all__ = ["copy_snapshot", "save_copies", "load_copies"]
 
 
-def copy_snapshot(trainer, *, params=None, opt=None, lr=None) -> dict:
+def copy_snapshot(trainer: Trainer, *, params: dict | None = None, opt: list | None = None,
+                  lr: float | None = None) -> dict:
     """One trainer's snapshot; ``params``/``opt`` override its states' values (a
     copy's slice of stacked states)."""
     if params is None:
@@ -21,11 +26,13 @@ def copy_snapshot(trainer, *, params=None, opt=None, lr=None) -> dict:
                     history=trainer.history, lr=lr)
 
 
-def save_copies(path, snapshots: list[dict], extra: dict | None = None) -> str:
+def save_copies(path: str | os.PathLike[str], snapshots: list[dict],
+                extra: dict | None = None) -> str:
     return write_checkpoint(path, snapshots, extra=extra)
 
 
-def load_copies(path, trainers: list, lrs: list) -> dict:
+def load_copies(path: str | os.PathLike[str], trainers: list[Trainer],
+                lrs: list[float | None]) -> dict:
     """Restore every trainer from ``path`` (one saved copy each, in order), after
     checking them all: on a :class:`CheckpointError` nothing changes. Returns the
     checkpoint's ``extra`` fields."""

@@ -17,6 +17,8 @@ import json
 import os
 import platform
 import warnings
+from collections.abc import Callable
+from typing import Any
 
 import brainstate
 import braintools
@@ -62,18 +64,18 @@ def check_versions(path: str, raw: dict) -> None:
                       "results computed from it may differ slightly.", UserWarning, stacklevel=3)
 
 
-def _is_quantity(x) -> bool:
+def _is_quantity(x: Any) -> bool:
     return isinstance(x, u.Quantity)
 
 
-def _is_saved_quantity(x) -> bool:
+def _is_saved_quantity(x: Any) -> bool:
     # also the form braintools' msgpack serializer gives a Quantity
     return isinstance(x, dict) and {"mantissa", "dim", "scale", "base", "factor"} <= set(x)
 
 
-def host_weights(value):
+def host_weights(value: Any) -> Any:
     """One weight as host arrays, a ``Quantity`` as its mantissa and unit."""
-    def one(x):
+    def one(x: Any) -> Any:
         if not _is_quantity(x):
             return to_host(x)
         unit = x.unit
@@ -83,14 +85,14 @@ def host_weights(value):
     return jax.tree.map(one, value, is_leaf=_is_quantity)
 
 
-def _saved_unit(saved: dict):
+def _saved_unit(saved: dict) -> u.Unit:
     return u.Unit(dim=u.get_or_create_dimension(np.asarray(saved["dim"], dtype=float)),
                   scale=saved["scale"], base=saved["base"], factor=saved["factor"])
 
 
-def _describe(tree) -> str:
+def _describe(tree: Any) -> str:
     """Shapes (and units) of a weight, live or as read."""
-    def one(x):
+    def one(x: Any) -> str:
         if _is_saved_quantity(x):
             return f"{np.shape(x['mantissa'])} {x.get('unit') or _saved_unit(x)}"
         return f"{np.shape(x)} {x.unit}" if _is_quantity(x) else str(np.shape(x))
@@ -99,14 +101,14 @@ def _describe(tree) -> str:
     return leaves[0] if len(leaves) == 1 else "[" + ", ".join(leaves) + "]"
 
 
-def _like(saved, live):
+def _like(saved: Any, live: Any) -> np.ndarray | jax.Array:
     """``saved`` as an array of the live one's kind (NumPy or JAX) and dtype."""
     if isinstance(live, np.ndarray):
         return np.asarray(saved, dtype=live.dtype)
     return jnp.asarray(saved, dtype=jnp.asarray(live).dtype)
 
 
-def _leaf(saved, live):
+def _leaf(saved: Any, live: Any) -> Any:
     """``saved`` as one live leaf (its dtype and unit), or None if it does not fit."""
     if _is_quantity(live):
         if not _is_saved_quantity(saved) or _saved_unit(saved) != live.unit:
@@ -119,9 +121,11 @@ def _leaf(saved, live):
     return _like(saved, live)
 
 
-def restored_weight(path: str, key: str, saved, live, what: str = "checkpoint"):
+def restored_weight(path: str, key: str, saved: Any, live: Any,
+                    what: str = "checkpoint") -> Any:
     """The saved weight in the structure, dtypes and units of the live one; a
     :class:`CheckpointError` naming the weight if they differ."""
+    treedef: Any  # jaxlib's compiled PyTreeDef, which has no stub mypy reads
     leaves, treedef = jax.tree.flatten(live, is_leaf=_is_quantity)
     try:
         pieces = treedef.flatten_up_to(saved)
@@ -135,7 +139,7 @@ def restored_weight(path: str, key: str, saved, live, what: str = "checkpoint"):
     return jax.tree.unflatten(treedef, values)
 
 
-def _unit_of_saved(x) -> str:
+def _unit_of_saved(x: Any) -> str:
     if _is_saved_quantity(x):
         return str(x.get("unit") or _saved_unit(x))
     return "no unit" if not isinstance(x, dict) else "?"
@@ -153,7 +157,7 @@ def _unit_clash(pieces: list, leaves: list) -> str:
     return ""
 
 
-def write_file(path, payload: dict) -> str:
+def write_file(path: str | os.PathLike[str], payload: dict) -> str:
     """Write ``payload`` to ``path`` (process 0 writes, the others wait for it)."""
     path = written = os.fspath(path)
     if is_main():
@@ -162,11 +166,11 @@ def write_file(path, payload: dict) -> str:
     return written
 
 
-def _path_key(path) -> str:
+def _path_key(path: tuple) -> str:
     return "/".join(str(p) for p in path)
 
 
-def named_params(model) -> dict:
+def named_params(model: brainstate.nn.Module) -> dict[str, brainstate.State]:
     """The model's weight states keyed by their path in the model."""
     states = brainstate.graph.states(model).filter(brainstate.ParamState)
     return {_path_key(k): s for k, s in states.items()}
@@ -188,7 +192,8 @@ def snapshot(*, params: dict, opt_values: list, epoch: int, seed: int, history: 
     }
 
 
-def write_checkpoint(path, copies: list[dict], *, extra: dict | None = None) -> str:
+def write_checkpoint(path: str | os.PathLike[str], copies: list[dict], *,
+                     extra: dict | None = None) -> str:
     """Write one file holding ``copies`` (one :func:`snapshot` per model) and the RNG key."""
     payload = {
         "format": FORMAT,
@@ -201,14 +206,14 @@ def write_checkpoint(path, copies: list[dict], *, extra: dict | None = None) -> 
     return write_file(path, payload)
 
 
-def read_file(path, fmt, what: str) -> dict:
+def read_file(path: str | os.PathLike[str], fmt: str | tuple[str, ...], what: str) -> dict:
     """The msgpack dict of a braintask file of format ``fmt`` (one, or a tuple), or a
     :class:`CheckpointError` saying why not; warns about other library versions."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise CheckpointError(f"{what} {path!r} does not exist.")
     try:
-        raw = braintools.file.msgpack_load(path)
+        raw: Any = braintools.file.msgpack_load(path)
     except Exception as err:  # msgpack raises many types for damaged bytes
         raise CheckpointError(
             f"{what} {path!r} is unreadable (damaged or not a msgpack file): "
@@ -223,7 +228,7 @@ def read_file(path, fmt, what: str) -> dict:
     return raw
 
 
-def read_checkpoint(path, raw: dict | None = None) -> dict:
+def read_checkpoint(path: str | os.PathLike[str], raw: dict | None = None) -> dict:
     """Read and check a checkpoint file; raise :class:`CheckpointError` if it is not one.
 
     Returns ``{"copies": [snapshot, ...], "rng": array, "extra": dict}`` with each
@@ -252,7 +257,8 @@ def read_checkpoint(path, raw: dict | None = None) -> dict:
     return {"copies": copies, "rng": raw["rng"], "extra": json.loads(raw["extra"])}
 
 
-def restorer(path, saved: dict, *, params: dict, opt_states: list, seed: int):
+def restorer(path: str | os.PathLike[str], saved: dict, *, params: dict,
+             opt_states: list[brainstate.State], seed: int) -> Callable[[], None]:
     """Check one saved model against the live states; return a function that assigns it.
 
     Everything is checked before anything is assigned, so a
@@ -280,7 +286,7 @@ def restorer(path, saved: dict, *, params: dict, opt_states: list, seed: int):
             f"seed={seed}; resuming would change the shuffling."
         )
 
-    def apply():
+    def apply() -> None:
         for state, new in assign:
             state.value = new
         restored = jax.tree.unflatten(

@@ -4,6 +4,7 @@ the same architecture (no trainer, seed or optimizer needed)."""
 from __future__ import annotations
 
 import os
+from typing import Any, TypeVar
 
 import brainstate
 
@@ -16,8 +17,10 @@ __all__ = ["save_weights", "load_weights", "WEIGHTS_FORMAT"]
 WEIGHTS_FORMAT = "braintask.weights"
 WEIGHTS_VERSION = 1
 
+_Model = TypeVar("_Model", bound=brainstate.nn.Module)
 
-def _weights_of(model) -> dict:
+
+def _weights_of(model: Any) -> dict[str, brainstate.State]:
     if not isinstance(model, brainstate.nn.Module):
         raise TypeError(f"model must be a brainstate.nn.Module, got {type(model).__name__}.")
     params = named_params(model)
@@ -27,7 +30,7 @@ def _weights_of(model) -> dict:
     return params
 
 
-def save_weights(model, path) -> str:
+def save_weights(model: brainstate.nn.Module, path: str | os.PathLike[str]) -> str:
     """Save a model's weights alone, by name, to a msgpack file (for inference).
 
     Every ``brainstate.ParamState`` of the model is stored under its path in the
@@ -67,7 +70,8 @@ def save_weights(model, path) -> str:
                              "params": {k: host_weights(s.value) for k, s in params.items()}})
 
 
-def load_weights(model, path, *, copy: int | None = None):
+def load_weights(model: _Model, path: str | os.PathLike[str], *,
+                 copy: int | None = None) -> _Model:
     """Put weights saved by :func:`braintask.save_weights` (or those of a trainer's
     checkpoint) into ``model``, a model of the same architecture.
 
@@ -105,7 +109,7 @@ def load_weights(model, path, *, copy: int | None = None):
     return model
 
 
-def _saved_params(path: str, copy) -> dict:
+def _saved_params(path: str, copy: Any) -> dict:
     raw = read_file(path, (WEIGHTS_FORMAT, FORMAT), "weights file")
     if raw["format"] == FORMAT:
         copies = read_checkpoint(path, raw)["copies"]

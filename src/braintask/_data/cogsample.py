@@ -5,8 +5,14 @@ from __future__ import annotations
 
 import math
 import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import brainunit as u
+    from braintools.cogtask import Task
 
 __all__ = ["step_weights"]
 
@@ -16,7 +22,7 @@ __all__ = ["step_weights"]
 DECISION_PHASE_NAMES = ("response", "decision", "production")
 
 
-def _leaf_phases(phase) -> list:
+def _leaf_phases(phase: Any) -> list:
     """The leaf phases of a cogtask phase tree, in order."""
     children = list(phase.children()) if hasattr(phase, "children") else []
     if not children:
@@ -24,7 +30,7 @@ def _leaf_phases(phase) -> list:
     return [leaf for child in children for leaf in _leaf_phases(child)]
 
 
-def _decision_phase_names(task, decision_phase) -> tuple[str, ...]:
+def _decision_phase_names(task: Task, decision_phase: Any) -> tuple[str, ...]:
     """The names of the leaf phases whose steps form the decision period."""
     from braintools.cogtask import Response
 
@@ -60,7 +66,7 @@ def _decision_phase_names(task, decision_phase) -> tuple[str, ...]:
     return tuple(dict.fromkeys(wanted))
 
 
-def _check_dt(dt):
+def _check_dt(dt: Any) -> u.Quantity | None:
     """``dt`` as a positive, finite, scalar brainunit time quantity (or None)."""
     if dt is None:
         return None
@@ -79,7 +85,7 @@ def _check_dt(dt):
     return dt
 
 
-def _same_time(a, b) -> bool:
+def _same_time(a: Any, b: u.Quantity) -> bool:
     """Whether two time steps are equal (quantities in any time unit)."""
     import brainunit as u
 
@@ -90,10 +96,11 @@ def _same_time(a, b) -> bool:
 
 #: Compiled samplers, by (task id, trials, decision phases, dt): drawing another block
 #: of trials from the same task costs milliseconds instead of a new compilation.
-_SAMPLERS: dict = {}
+_SAMPLERS: dict[tuple, tuple[weakref.ref, Callable]] = {}
 
 
-def _sample(task, n_samples: int, start_index: int, decision_names, dt_ms: float):
+def _sample(task: Task, n_samples: int, start_index: int, decision_names: tuple[str, ...],
+            dt_ms: float) -> tuple:
     """Trials ``start_index..`` of ``task``: inputs, labels, mask, decision mask and
     the trial variables (the scalar entries of each trial's ``trial_state``).
 
@@ -105,14 +112,14 @@ def _sample(task, n_samples: int, start_index: int, decision_names, dt_ms: float
 
     key = (id(task), n_samples, decision_names, dt_ms)
     ref, sample = _SAMPLERS.get(key, (None, None))
-    if ref is None or ref() is not task:
+    if ref is None or ref() is not task or sample is None:
         sample = _compile_sampler(task, decision_names)
-        _SAMPLERS[key] = (weakref.ref(task, lambda _, key=key: _forget(key)), sample)
+        _SAMPLERS[key] = (weakref.ref(task, lambda _: _forget(key)), sample)
     indices = jnp.arange(n_samples, dtype=jnp.int32) + jnp.asarray(start_index, dtype=jnp.int32)
     return sample(indices)
 
 
-def _forget(key) -> None:
+def _forget(key: tuple) -> None:
     if _SAMPLERS is not None:  # None while the interpreter shuts down
         _SAMPLERS.pop(key, None)
 
@@ -136,13 +143,13 @@ def _trial_scalars(state: dict) -> dict:
     return scalars
 
 
-def _compile_sampler(task, decision_names):
+def _compile_sampler(task: Task, decision_names: tuple[str, ...]) -> Callable[[Any], tuple]:
     import brainstate
     import jax.numpy as jnp
 
     names: list = []  # the trial variables' names, in the task's order, found when traced
 
-    def one(index):
+    def one(index: Any) -> tuple:
         x, y, info = task.sample_trial(index)
         mask = info.get("mask")
         if mask is None:  # fixed-length trials: every step is real
@@ -158,14 +165,14 @@ def _compile_sampler(task, decision_names):
 
     compiled = brainstate.transform.jit(lambda i: brainstate.transform.vmap2(one)(i))
 
-    def sample(indices):
+    def sample(indices: Any) -> tuple:
         x, y, mask, decision, values = compiled(indices)
         return x, y, mask, decision, dict(zip(names, values))
 
     return sample
 
 
-def _check_weighting(grace, response_weight):
+def _check_weighting(grace: Any, response_weight: Any) -> tuple[float, float] | None:
     """``(grace, response_weight)`` checked; both None means no step weights."""
     if grace is None and response_weight is None:
         return None
@@ -185,7 +192,8 @@ def _check_weighting(grace, response_weight):
     return float(grace.to_decimal(u.ms)), float(response_weight)
 
 
-def step_weights(mask, decision, grace_steps: int, response_weight: float, name: str):
+def step_weights(mask: np.ndarray, decision: np.ndarray, grace_steps: int,
+                 response_weight: float, name: str) -> np.ndarray:
     """Loss weights per step: 1 on kept steps, 0 on the first ``grace_steps`` of each
     trial's decision period, ``response_weight`` on the rest of it."""
     weights = mask.astype(np.float32)

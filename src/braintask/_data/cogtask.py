@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -11,17 +13,21 @@ from .cogsample import _check_dt, _check_weighting, _decision_phase_names, _same
     _sample, step_weights
 from .dataset import TaskDataset
 
+if TYPE_CHECKING:
+    import brainunit as u
+    from braintools.cogtask import Task
+
 __all__ = ["from_cogtask"]
 
 def from_cogtask(
-    task,
+    task: Task,
     n_samples: int,
     *,
     start_index: int = 0,
-    dt=None,
-    decision_phase=None,
+    dt: u.Quantity | None = None,
+    decision_phase: str | Iterable[str] | None = None,
     n_classes: int | None = None,
-    grace=None,
+    grace: u.Quantity | None = None,
     response_weight: float | None = None,
 ) -> TaskDataset:
     """Draw trials of a ``braintools.cogtask`` task as a per-step :class:`TaskDataset`.
@@ -185,7 +191,7 @@ def _widen(value: np.ndarray) -> np.ndarray:
     return value.astype(str).astype(np.float64) if value.dtype == np.float32 else value
 
 
-def _is_vector(task, n_classes) -> bool:
+def _is_vector(task: Task, n_classes: int | None) -> bool:
     name = type(task).__name__
     output_mode = getattr(task, "output_mode", "categorical")
     if output_mode not in ("categorical", "vector"):
@@ -199,7 +205,8 @@ def _is_vector(task, n_classes) -> bool:
     return output_mode == "vector"
 
 
-def _draw(task, n_samples: int, start_index: int, decision_names, dt):
+def _draw(task: Task, n_samples: int, start_index: int, decision_names: tuple[str, ...],
+          dt: u.Quantity | None) -> tuple[Any, tuple]:
     """``(the dt used, trials)``: sampled under ``dt``, or the task's own dt."""
     import brainstate
     import brainunit as u
@@ -227,12 +234,13 @@ def _draw(task, n_samples: int, start_index: int, decision_names, dt):
         return used_dt, _sample(task, n_samples, start_index, decision_names, dt_ms)
 
 
-def _check_labels(task, y, mask, n_classes, n_samples: int) -> int:
+def _check_labels(task: Task, y: np.ndarray, mask: np.ndarray, n_classes: int | None,
+                  n_samples: int) -> int:
     """The number of classes; every kept label must lie below it."""
     name = type(task).__name__
     declared = getattr(task, "num_classes", None)
     given = n_classes is not None
-    if not given:
+    if n_classes is None:
         n_classes = int(declared) if declared is not None else int(y[mask].max()) + 1
     kept = y[mask]
     bad = (kept < 0) | (kept >= n_classes)

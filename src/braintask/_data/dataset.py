@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator, Union
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .._checks import check_int
 from .._losses import angular_error
 from .fields import check_fields, check_n_train
 from .trialvars import pick_trials, trial_table
 
+if TYPE_CHECKING:
+    import pandas
+
 __all__ = ["TaskDataset"]
+
+#: What selects trials: a slice, an integer array (or list) or a boolean mask.
+TrialIndex = Union[slice, np.ndarray, Sequence[int]]
 
 
 @dataclass(frozen=True)
@@ -80,14 +88,14 @@ class TaskDataset:
 
     inputs: np.ndarray
     targets: np.ndarray
-    n_classes: int
+    n_classes: int | None
     info: dict = field(default_factory=dict)
     mask: np.ndarray | None = None
     decision: np.ndarray | None = None
     weights: np.ndarray | None = None
     trials: dict = field(default_factory=dict)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name, value in check_fields(self).items():
             object.__setattr__(self, name, value)
 
@@ -132,7 +140,10 @@ class TaskDataset:
     def output_dim(self) -> int:
         """The number of outputs a model needs, ``D`` for continuous targets, else
         ``n_classes``."""
-        return int(self.targets.shape[2]) if self.vector else int(self.n_classes)
+        if self.vector:
+            return int(self.targets.shape[2])
+        assert self.n_classes is not None  # check_fields: only continuous targets lack it
+        return int(self.n_classes)
 
     def _decision_steps(self) -> np.ndarray:
         """``(N, T)`` booleans: the kept steps of the decision period."""
@@ -171,7 +182,7 @@ class TaskDataset:
         if self.vector:
             raise ValueError("class_balance needs class labels; these targets are continuous "
                              "(n_classes=None).")
-        counts = np.bincount(self.targets.astype(np.int64), minlength=self.n_classes)
+        counts = np.bincount(self.targets.astype(np.int64), minlength=self.output_dim)
         return counts / max(self.n_samples, 1)
 
     @property
@@ -197,7 +208,8 @@ class TaskDataset:
             labels = self.targets
         if labels.size == 0:
             return float("nan")
-        return float(np.bincount(labels.astype(np.int64), minlength=self.n_classes).max() / labels.size)
+        counts = np.bincount(labels.astype(np.int64), minlength=self.output_dim)
+        return float(counts.max() / labels.size)
 
     def _rows(self) -> np.ndarray:  # float64 bytes per trial: float32 and float64 copies match
         return np.ascontiguousarray(self.inputs, dtype=np.float64).reshape(self.n_samples, -1)
@@ -235,14 +247,16 @@ class TaskDataset:
         """The inputs as a time-major ``(T, N, F)`` array, the layout models read."""
         return np.transpose(self.inputs, (1, 0, 2))
 
-    def subset(self, index) -> "TaskDataset":
+    def subset(self, index: TrialIndex) -> "TaskDataset":
         """The trials selected by ``index`` (a slice, integer array or boolean mask)."""
-        pick = lambda a: None if a is None else a[index]
+        def pick(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else a[index]
+
         return TaskDataset(self.inputs[index], self.targets[index], self.n_classes, dict(self.info),
                            pick(self.mask), pick(self.decision), pick(self.weights),
                            pick_trials(self.trials, index))
 
-    def trial_table(self):
+    def trial_table(self) -> pandas.DataFrame:
         """The trial variables (``trials``) as a pandas DataFrame, one row per trial.
 
         Examples
@@ -254,7 +268,8 @@ class TaskDataset:
         """
         return trial_table(self)
 
-    def batch(self, index=None, dtype=np.float32) -> dict:
+    def batch(self, index: TrialIndex | None = None,
+              dtype: DTypeLike = np.float32) -> dict[str, np.ndarray]:
         """Trials as a time-major minibatch: the dict a Trainer's compiled step reads.
 
         ``{"x": (T, B, F)}`` and ``{"y": (B,)}``, or for per-step targets
@@ -321,7 +336,7 @@ class TaskDataset:
         return TaskDataset(inputs, targets, self.n_classes, dict(self.info), mask, decision,
                            weights, self.trials)
 
-    def split(self, n_train) -> tuple["TaskDataset", "TaskDataset"]:
+    def split(self, n_train: int | float) -> tuple["TaskDataset", "TaskDataset"]:
         """Split into a training set and a held-out set, keeping the trial order.
 
         The first ``n_train`` trials train, the rest are held out (the order the

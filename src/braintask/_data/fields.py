@@ -4,17 +4,22 @@ variables, split sizes)."""
 from __future__ import annotations
 
 import numbers
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .trialvars import check_trials
+
+if TYPE_CHECKING:
+    from .dataset import TaskDataset
 
 __all__ = ["check_fields", "check_weights", "check_n_train"]
 
 
-def check_fields(data) -> dict:
+def check_fields(data: TaskDataset) -> dict[str, Any]:
     """The checked arrays of a :class:`TaskDataset` under construction, by field name."""
-    fields = {}
+    fields: dict[str, Any] = {}
     inputs = np.asarray(data.inputs)
     targets = np.asarray(data.targets)
     if inputs.ndim != 3:
@@ -56,7 +61,7 @@ def check_fields(data) -> dict:
     return fields
 
 
-def check_weights(weights, targets: np.ndarray, inputs: np.ndarray) -> np.ndarray:
+def check_weights(weights: ArrayLike, targets: np.ndarray, inputs: np.ndarray) -> np.ndarray:
     weights = np.asarray(weights)
     if targets.ndim < 2 or weights.shape != targets.shape[:2]:
         raise ValueError(f"weights must be an (n_samples, seq_len) = {inputs.shape[:2]} array "
@@ -71,7 +76,7 @@ def check_weights(weights, targets: np.ndarray, inputs: np.ndarray) -> np.ndarra
     return weights
 
 
-def check_n_train(n_train, n: int) -> int:
+def check_n_train(n_train: Any, n: int) -> int:
     """``n_train`` of :meth:`TaskDataset.split` as a trial count in ``[1, n - 1]``."""
     if isinstance(n_train, bool):
         raise TypeError(f"n_train must be an int or a float fraction, got {n_train!r}.")

@@ -4,13 +4,18 @@ generators, Yang et al. 2019 draw new trials for every update)."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from .._checks import check_choice, check_int
 from .convert import as_dataset
 from .dataset import TaskDataset
+
+if TYPE_CHECKING:
+    import brainunit as u
+    from braintools.cogtask import Task
 
 __all__ = ["TrialSource", "delayed_match_source", "cogtask_source"]
 
@@ -54,7 +59,7 @@ class TrialSource:
     """
 
     def __init__(self, sample: Callable[[int], TaskDataset], n_trials: int, *,
-                 held_out: Callable | None = None, info: dict | None = None):
+                 held_out: Callable[..., Any] | None = None, info: dict | None = None) -> None:
         if not callable(sample):
             raise TypeError(f"sample must be a callable sample(epoch) -> TaskDataset, "
                             f"got {type(sample).__name__}.")
@@ -86,14 +91,14 @@ class TrialSource:
                              f"same shape, target kind and masks.")
         return data
 
-    def held_out(self, n: int, **options) -> TaskDataset:
+    def held_out(self, n: int, **options: Any) -> TaskDataset:
         """``n`` fixed trials the source never trains on (for validation and test)."""
         if self._held_out is None:
             raise TypeError("this TrialSource has no way to draw held-out trials; build it "
                             "with held_out=, or make a fixed dataset yourself.")
         return as_dataset(self._held_out(check_int("n", n, 1), **options), "held-out trials")
 
-    def count_copies(self, held: TaskDataset, epochs) -> int:
+    def count_copies(self, held: TaskDataset, epochs: int | Iterable[int]) -> int:
         """How many trials of ``held`` copy, exactly, a training trial of any of
         ``epochs`` (an int: the first that many epochs, or an iterable of epochs)."""
         epochs = range(check_int("epochs", epochs, 0)) if isinstance(epochs, int) else epochs
@@ -102,7 +107,7 @@ class TrialSource:
         return int(sum(row.tobytes() in rows for row in held._rows()))
 
 
-def _derived_seed(*entropy) -> int:
+def _derived_seed(*entropy: int) -> int:
     return int(np.random.SeedSequence(list(entropy)).generate_state(1, np.uint64)[0])
 
 
@@ -128,7 +133,7 @@ def delayed_match_source(n_trials: int, *, seq_len: int | None = None, n_symbols
     """
     from .delayed_match import delayed_match_task
 
-    args = dict(seq_len=seq_len, n_symbols=n_symbols, delay=delay, noise=noise)
+    args: dict[str, Any] = dict(seq_len=seq_len, n_symbols=n_symbols, delay=delay, noise=noise)
     seed = check_int("seed", seed, 0)
     delayed_match_task(1, seed=seed, **args)  # checks the arguments now, not at epoch 0
 
@@ -143,8 +148,11 @@ def delayed_match_source(n_trials: int, *, seq_len: int | None = None, n_symbols
     return TrialSource(sample, n_trials, held_out=held_out, info=info)
 
 
-def cogtask_source(task, n_trials: int, *, dt=None, decision_phase=None, n_classes=None,
-                   grace=None, response_weight=None, first_index: int = 1_000_000) -> TrialSource:
+def cogtask_source(task: Task, n_trials: int, *, dt: u.Quantity | None = None,
+                   decision_phase: str | Iterable[str] | None = None,
+                   n_classes: int | None = None, grace: u.Quantity | None = None,
+                   response_weight: float | None = None,
+                   first_index: int = 1_000_000) -> TrialSource:
     """Fresh trials of a ``braintools.cogtask`` task every epoch.
 
     Epoch ``e`` is ``from_cogtask(task, n_trials, start_index=first_index + e *
@@ -169,8 +177,8 @@ def cogtask_source(task, n_trials: int, *, dt=None, decision_phase=None, n_class
 
     n_trials = check_int("n_trials", n_trials, 1)
     first_index = check_int("first_index", first_index, 1)
-    options = dict(dt=dt, decision_phase=decision_phase, n_classes=n_classes, grace=grace,
-                   response_weight=response_weight)
+    options: dict[str, Any] = dict(dt=dt, decision_phase=decision_phase, n_classes=n_classes,
+                                   grace=grace, response_weight=response_weight)
     from_cogtask(task, 1, start_index=first_index, **options)  # checks the arguments now
 
     def sample(epoch: int) -> TaskDataset:

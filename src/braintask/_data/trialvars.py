@@ -4,13 +4,20 @@ right answer), kept beside the trials as ``(N,)`` arrays and read as a table."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike
+
+if TYPE_CHECKING:
+    import pandas
+
+    from .dataset import TaskDataset
 
 __all__ = ["check_trials", "pick_trials", "trial_table"]
 
 
-def _check_variable(name: str, value, n: int) -> np.ndarray:
+def _check_variable(name: str, value: ArrayLike, n: int) -> np.ndarray:
     """One trial variable as an ``(n,)`` array of finite numbers, booleans or strings."""
     array = np.asarray(value)
     if array.dtype == object and all(isinstance(v, str) for v in array.ravel()):
@@ -28,7 +35,7 @@ def _check_variable(name: str, value, n: int) -> np.ndarray:
     return array
 
 
-def check_trials(trials, n: int) -> dict:
+def check_trials(trials: Any, n: int) -> dict[str, np.ndarray]:
     """``trials`` checked: a new dict of ``(n,)`` arrays under string names.
 
     Examples
@@ -53,12 +60,12 @@ def check_trials(trials, n: int) -> dict:
     return checked
 
 
-def pick_trials(trials: dict, index) -> dict:
+def pick_trials(trials: dict, index: Any) -> dict:
     """The trial variables of the trials selected by ``index``."""
     return {name: value[index] for name, value in trials.items()}
 
 
-def trial_table(data):
+def trial_table(data: TaskDataset) -> pandas.DataFrame:
     """The trial variables of ``data`` as a DataFrame, one row per trial."""
     import pandas as pd
 

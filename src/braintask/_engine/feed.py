@@ -4,6 +4,9 @@ every process), with each device's share of a computation combined by one messag
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
 import brainstate
 import jax
 import jax.numpy as jnp
@@ -11,10 +14,13 @@ import numpy as np
 
 from .._distributed import global_array
 
+if TYPE_CHECKING:
+    from .._data.dataset import TaskDataset
+
 __all__ = ["Feeder", "take", "epoch_order", "combine_stats"]
 
 
-def take(a, index):
+def take(a: np.ndarray | jax.Array, index: np.ndarray | jax.Array) -> np.ndarray | jax.Array:
     """Trials ``index`` ((B,) or (n_batches, B)) of one time-major array,
     minibatch-major (NumPy on the host, or JAX on the device)."""
     xp = np if isinstance(a, np.ndarray) else jnp
@@ -24,7 +30,7 @@ def take(a, index):
     return xp.moveaxis(out, 1, 0) if index.ndim == 2 else out
 
 
-def epoch_order(seed: int, epoch: int, n: int, batch: int):
+def epoch_order(seed: int, epoch: int, n: int, batch: int) -> tuple[np.ndarray, np.ndarray]:
     """An epoch's shuffle, seeded by ``(seed, epoch)``: full minibatches
     ``(n // batch, batch)`` and the trials left over."""
     perm = np.random.default_rng([seed, epoch]).permutation(n).astype(np.int32)
@@ -52,21 +58,23 @@ class Feeder:
     """Where a program's data lives: on the one device, split over ``mesh``'s
     ``"batch"`` axis, or (``copy_sharding``) read whole by copies spread over devices."""
 
-    def __init__(self, mesh=None, copy_sharding=None):
+    def __init__(self, mesh: jax.sharding.Mesh | None = None,
+                 copy_sharding: jax.sharding.NamedSharding | None = None) -> None:
         self.mesh, self.copy_sharding = mesh, copy_sharding
 
     @property
-    def replicated(self):
+    def replicated(self) -> jax.sharding.NamedSharding:
         from jax.sharding import NamedSharding, PartitionSpec as P
 
+        assert self.mesh is not None, "only with a mesh"
         return NamedSharding(self.mesh, P())
 
     @staticmethod
-    def to_host(data) -> dict:
+    def to_host(data: TaskDataset) -> dict:
         """A dataset as a time-major batch dict of NumPy arrays."""
         return data.batch(dtype=jnp.result_type(float))
 
-    def to_device(self, data) -> dict:
+    def to_device(self, data: TaskDataset) -> dict:
         """A dataset as a time-major batch dict on the device(s), moved once."""
         batch = self.to_host(data)
         if self.mesh is not None:  # split over the devices, to be scored by shares
@@ -78,7 +86,7 @@ class Feeder:
             return {k: global_array(v, sharding) for k, v in batch.items()}
         return jax.tree.map(jnp.asarray, batch)
 
-    def take(self, data: dict, index) -> dict:
+    def take(self, data: dict, index: np.ndarray | jax.Array) -> dict:
         return {k: take(v, index) for k, v in data.items()}
 
     def feed(self, host_data: dict, index: np.ndarray) -> dict:
@@ -90,15 +98,16 @@ class Feeder:
         """Host arrays as global arrays split along the batch axis, each process
         copying only its own devices' share; a batch that does not split evenly
         over the devices is replicated."""
+        assert self.mesh is not None, "only with a mesh"
         even = batch["x"].shape[-2] % self.mesh.size == 0
         return {k: global_array(v, self._sharding(k, v.ndim) if even else self.replicated)
                 for k, v in batch.items()}
 
-    def splits(self, batch) -> bool:
+    def splits(self, batch: dict) -> bool:
         """Whether a program computes ``batch`` in shares, one per device."""
         return self.mesh is not None and batch["x"].shape[1] % self.mesh.size == 0
 
-    def _spec(self, key, ndim):
+    def _spec(self, key: str, ndim: int) -> jax.sharding.PartitionSpec:
         from jax.sharding import PartitionSpec as P
 
         # x and vector targets are (..., T, B, D); labels, masks, weights (..., B) or (..., T, B)
@@ -108,12 +117,14 @@ class Feeder:
     #: Continuous (..., T, B, D) targets; set once the task is known.
     vector = False
 
-    def _sharding(self, key, ndim):
+    def _sharding(self, key: str, ndim: int) -> jax.sharding.NamedSharding:
         from jax.sharding import NamedSharding
 
+        assert self.mesh is not None, "only with a mesh"
         return NamedSharding(self.mesh, self._spec(key, ndim))
 
-    def on_shares(self, fn, batch, hidden_states):
+    def on_shares(self, fn: Callable[[dict], Any], batch: dict,
+                  hidden_states: list[brainstate.State]) -> Any:
         """Inside a program: ``fn`` on each device's share of ``batch``
         (``shard_map``); ``fn`` sums over the devices, so its result is the same
         on all of them. The hidden states are left as they came in."""
@@ -121,7 +132,7 @@ class Feeder:
 
         keys = list(batch)
 
-        def share(*arrays):
+        def share(*arrays: jax.Array) -> Any:
             hidden = [s.value for s in hidden_states]
             out = fn(dict(zip(keys, arrays)))
             for s, v in zip(hidden_states, hidden):
@@ -133,7 +144,7 @@ class Feeder:
                                               out_specs=P(), check_vma=False)(*batch.values())
 
 
-def psum_flat(tree):
+def psum_flat(tree: Any) -> Any:
     """Inside ``shard_map``: ``tree`` summed over the mesh's ``"batch"`` axis, as
     one flat vector (one all-reduce, whatever the number of arrays)."""
     from jax.flatten_util import ravel_pytree
@@ -150,5 +161,5 @@ def means(sums: dict) -> dict:
     return {k: (v / nonzero(w), w) for k, (v, w) in sums.items()}
 
 
-def nonzero(total):
+def nonzero(total: jax.Array) -> jax.Array:
     return jnp.where(total > 0, total, 1)  # a weight of 0 leaves a sum of 0

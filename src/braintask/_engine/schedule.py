@@ -5,8 +5,11 @@ program re-traces)."""
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
+from typing import Any
 
 import brainstate
+import braintools
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -16,14 +19,14 @@ from .._distributed import to_host
 __all__ = ["scheduler_states", "strict", "Schedule"]
 
 
-def strict(value):
+def strict(value: Any) -> Any:
     """``value`` with every leaf strongly typed. A weak-typed leaf (a bias from
     Constant(0.0), a Python-float learning rate) becomes strong after its first
     update, which would re-trace a program once."""
     return jax.tree.map(lambda v: jnp.asarray(v, dtype=jnp.asarray(v).dtype), value)
 
 
-def scheduler_states(optimizer) -> list:
+def scheduler_states(optimizer: braintools.optim.OptaxOptimizer) -> list[brainstate.State]:
     """States held by the optimizer's learning-rate scheduler (epoch counter,
     current rate, plateau bookkeeping): not graph nodes, so listed by hand."""
     scheduler = getattr(optimizer, "lr_scheduler", None)
@@ -36,11 +39,12 @@ class Schedule:
     """The learning rate of ``optimizer``, whose small schedule states are
     ``states`` (placed by ``place`` after every step, e.g. replicated on a mesh)."""
 
-    def __init__(self, optimizer, states: list, place=None):
+    def __init__(self, optimizer: braintools.optim.OptaxOptimizer, states: list[brainstate.State],
+                 place: Callable[[Any], Any] | None = None) -> None:
         self.optimizer, self.states, self.place = optimizer, states, place
 
     @property
-    def scheduler(self):
+    def scheduler(self) -> Any:
         return getattr(self.optimizer, "lr_scheduler", None)
 
     @property
@@ -84,13 +88,13 @@ class Schedule:
                 s.value = self.place(s.value)
 
 
-def _shortest(value) -> float:
+def _shortest(value: Any) -> float:
     # 1e-2 held in float32 reads 0.009999999776; report the number the user wrote.
     return float(str(np.asarray(value).item() if np.asarray(value).dtype == np.float64
                      else np.float32(value)))
 
 
-def _takes_metric(scheduler) -> bool:
+def _takes_metric(scheduler: Any) -> bool:
     try:
         params = inspect.signature(scheduler.step).parameters
     except (TypeError, ValueError):

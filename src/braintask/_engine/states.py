@@ -3,30 +3,41 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
 
 import brainstate
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+if TYPE_CHECKING:
+    from brainstate.util import FlattedDict
+
 __all__ = ["HiddenBatcher", "INIT_STATES", "batch_hidden_states", "random_hidden_states",
            "recorded", "warn_shared_random"]
 
 
-def _is_hidden(path, state) -> bool:
+def _is_hidden(path: tuple, state: Any) -> bool:
     return isinstance(state, brainstate.ShortTermState)
+
+
+def module_states(model: brainstate.nn.Module, *filters: Any) -> FlattedDict:
+    """``model.states(*filters)`` for no filter or one: one ``FlattedDict`` of path ->
+    state (brainstate's annotation also allows the tuple that several filters give)."""
+    return cast("FlattedDict", model.states(*filters))
 
 
 #: What ``init_states=`` accepts.
 INIT_STATES = ("shared", "per_trial")
 
 
-def _hidden_values(model) -> list:
-    return [np.asarray(v) for s in model.states(_is_hidden).values()
+def _hidden_values(model: brainstate.nn.Module) -> list[np.ndarray]:
+    return [np.asarray(v) for s in module_states(model, _is_hidden).values()
             for v in jax.tree.leaves(s.value)]
 
 
-def random_hidden_states(model) -> bool:
+def random_hidden_states(model: brainstate.nn.Module) -> bool:
     """Whether ``model.init_state`` draws its hidden states at random: two
     initialisations under two different keys differ. brainstate's random key is
     put back as it was (the caller's next initialisation draws as before)."""
@@ -42,9 +53,9 @@ def random_hidden_states(model) -> bool:
     return any(a.shape != b.shape or not np.array_equal(a, b) for a, b in zip(*draws))
 
 
-def _put_back(model, path: tuple, state) -> None:
+def _put_back(model: brainstate.nn.Module, path: tuple, state: brainstate.State) -> None:
     """Put the state object ``state`` back at ``path`` in the model."""
-    parent = model
+    parent: Any = model
     for p in path[:-1]:
         parent = parent[p] if isinstance(parent, (list, tuple, dict)) else getattr(parent, p)
     if isinstance(parent, (list, dict)):
@@ -69,22 +80,22 @@ class HiddenBatcher:
     """
 
     def __init__(self, model: brainstate.nn.Module, per_trial: bool = False,
-                 detect_random: bool = True):
+                 detect_random: bool = True) -> None:
         self.model, self.per_trial = model, per_trial
         #: Whether the model's ``init_state`` draws at random (see
         #: :func:`random_hidden_states`; ``None`` when not asked: the question
         #: compares two concrete initialisations, so it cannot be asked in a trace).
         self.random = random_hidden_states(model) if detect_random else None
         brainstate.nn.init_all_states(model)
-        found = model.states(_is_hidden)
+        found = module_states(model, _is_hidden)
         #: Each state's path in the model, e.g. ``"layers/0/h2h/model/x"``.
         self.names = ["/".join(str(p) for p in path) for path in found.keys()]
         self.paths = list(found.keys())
         self.states = list(found.values())
         #: The initial values, as states: a program reads them (with a leading copy
         #: axis while the copies of a :class:`braintask.MultiSeedTrainer` are stacked).
-        self.initial_states = [brainstate.State(jax.tree.map(jnp.asarray, s.value))
-                               for s in self.states]
+        self.initial_states: list[brainstate.State] = [
+            brainstate.State(jax.tree.map(jnp.asarray, s.value)) for s in self.states]
         self.stacked = False
         self.last: list | None = None
 
@@ -92,7 +103,8 @@ class HiddenBatcher:
     def initial(self) -> list:
         return [s.value for s in self.initial_states]
 
-    def stack(self, per_copy: list[list], place=None) -> None:
+    def stack(self, per_copy: list[list],
+              place: Callable[[Any], Any] | None = None) -> None:
         """Hold every copy's initial values along a leading axis (``per_copy[k]``:
         copy ``k``'s :attr:`initial`); ``place`` puts the stacked arrays on devices."""
         stacked = [jax.tree.map(lambda *v: jnp.stack(v), *values) for values in zip(*per_copy)]
@@ -117,7 +129,7 @@ class HiddenBatcher:
     def follow(self) -> None:
         """Use the model's current hidden-state objects: code that calls the model's
         ``init_state`` itself (e.g. ``batch_hidden_states``) replaces them."""
-        found = self.model.states(_is_hidden)
+        found = module_states(self.model, _is_hidden)
         current = list(found.values())
         if all(a is b for a, b in zip(current, self.states)) and len(current) == len(self.states):
             return
@@ -140,18 +152,20 @@ class HiddenBatcher:
 
     def again(self) -> None:
         """The values of the last :meth:`start` once more (a second pass over the same trials)."""
+        assert self.last is not None, "again() follows start()"
         for state, value in zip(self.states, self.last):
             state.value = value
 
     def _draw(self, batch_size: int) -> list:
-        before = dict(self.model.states())
+        before = dict(module_states(self.model))
         brainstate.nn.init_all_states(self.model, batch_size=batch_size)
-        after = dict(self.model.states())
+        after = dict(module_states(self.model))
         for path, old in before.items():
             if after.get(path, old) is not old:
                 _put_back(self.model, path, old)
 
-        def batched(new, init):  # a model that ignores batch_size: one draw, broadcast
+        # a model that ignores batch_size: one draw, broadcast
+        def batched(new: Any, init: Any) -> Any:
             return new if np.ndim(new) == np.ndim(init) + 1 else \
                 jnp.broadcast_to(new, (batch_size,) + np.shape(init))
 
@@ -188,7 +202,8 @@ def batch_hidden_states(model: brainstate.nn.Module, batch_size: int) -> None:
     HiddenBatcher(model, detect_random=False).reset(batch_size)
 
 
-def recorded(logits, outs, traces, names) -> tuple:
+def recorded(logits: np.ndarray, outs: np.ndarray, traces: list,
+             names: list[str]) -> tuple[np.ndarray, dict[str, Any]]:
     """The outputs and hidden-state traces of :meth:`Engine.record_program`,
     batch-major outputs and time-major ``(T, N, ...)`` traces by name; a
     ValueError when the step-by-step pass does not reproduce the whole one."""

@@ -3,29 +3,36 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Iterable
+from typing import Any
 
 import brainstate
 import brainunit as u
+import jax
 import jax.numpy as jnp
 import numpy as np
+
+from .._engine.states import module_states
 
 __all__ = ["NodeNetwork"]
 
 
-def _hidden_names(node) -> list[str]:
+def _hidden_names(node: brainstate.nn.Module) -> list[str]:
     """The names of the node's own hidden states (``init_state`` creates them)."""
     brainstate.nn.init_all_states(node)
-    return ["/".join(map(str, path)) for path in node.states(brainstate.HiddenState).keys()]
+    return ["/".join(map(str, path))
+            for path in module_states(node, brainstate.HiddenState).keys()]
 
 
-def _inputs_of(node) -> dict:
+def _inputs_of(node: brainstate.nn.Module) -> dict[str, Any]:
     """The keyword inputs of ``node.update`` and their defaults."""
     params = inspect.signature(node.update).parameters.values()
     return {p.name: p.default for p in params
             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
 
 
-def _check_names(what: str, names, allowed: list[str], node) -> tuple[str, ...]:
+def _check_names(what: str, names: str | Iterable[str], allowed: list[str],
+                 node: brainstate.nn.Module) -> tuple[str, ...]:
     names = (names,) if isinstance(names, str) else tuple(names)
     for name in names:
         if name not in allowed:
@@ -35,7 +42,7 @@ def _check_names(what: str, names, allowed: list[str], node) -> tuple[str, ...]:
     return names
 
 
-def _make_trainable(node, names: tuple[str, ...]) -> None:
+def _make_trainable(node: brainstate.nn.Dynamics, names: tuple[str, ...]) -> None:
     """Replace the node's constants ``names`` by trainable ``brainstate.nn.Param``s,
     one value per unit, starting from the constants' values."""
     for name in names:
@@ -95,10 +102,11 @@ class NodeNetwork(brainstate.nn.Module):
     130
     """
 
-    def __init__(self, node: brainstate.nn.Module, n_input: int, n_output: int, *,
-                 drive: str, couple_from: str | None = None, read=None,
-                 input_gain: float = 1.0, input_unit=None, trainable=(),
-                 per_step: bool = False):
+    def __init__(self, node: brainstate.nn.Dynamics, n_input: int, n_output: int, *,
+                 drive: str, couple_from: str | None = None,
+                 read: str | Iterable[str] | None = None, input_gain: float = 1.0,
+                 input_unit: u.Unit | None = None, trainable: str | Iterable[str] = (),
+                 per_step: bool = False) -> None:
         super().__init__()
         shape = tuple(getattr(node, "varshape", ()) or ())
         if len(shape) != 1:
@@ -124,15 +132,16 @@ class NodeNetwork(brainstate.nn.Module):
         self.coupling = None if self.couple_from is None else brainstate.nn.Linear(n, n)
         self.readout = brainstate.nn.Linear(n * len(self.read), int(n_output))
 
-    def _state(self, name: str):
+    def _state(self, name: str) -> jax.Array:
         """A hidden state's current value without its unit."""
         return u.get_magnitude(getattr(self.node, name).value)
 
-    def step(self, x):
+    def step(self, x: jax.Array) -> jax.Array:
         """One step: drive the node from ``x`` ``(B, F)`` and the fed-back state;
         returns the read states, unitless, concatenated ``(B, n * len(read))``."""
         drive = self.encoder(x)
         if self.coupling is not None:
+            assert self.couple_from is not None  # a coupling is built for a couple_from state
             drive = drive + self.coupling(self._state(self.couple_from))
         drive = self.input_gain * drive
         if self.input_unit is not None:
@@ -140,6 +149,6 @@ class NodeNetwork(brainstate.nn.Module):
         self.node.update(**{self.drive: drive})
         return jnp.concatenate([self._state(name) for name in self.read], axis=-1)
 
-    def update(self, inputs):
+    def update(self, inputs: jax.Array) -> jax.Array:
         features = brainstate.transform.for_loop(self.step, inputs)  # (T, B, n * R)
         return self.readout(features if self.per_step else features[-1])

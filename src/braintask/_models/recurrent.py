@@ -6,6 +6,8 @@ import brainstate
 import jax
 import numpy as np
 
+from .._engine.states import module_states
+
 __all__ = ["RecurrentClassifier", "count_parameters"]
 
 
@@ -38,18 +40,19 @@ class RecurrentClassifier(brainstate.nn.Module):
     306
     """
 
-    def __init__(self, cell: brainstate.nn.Module, n_output: int, *, per_step: bool = False):
+    def __init__(self, cell: brainstate.nn.Module, n_output: int, *,
+                 per_step: bool = False) -> None:
         super().__init__()
         self.cell = cell
         self.per_step = bool(per_step)
         self.readout = brainstate.nn.Linear(int(np.prod(cell.out_size)), n_output)
 
-    def update(self, inputs):
+    def update(self, inputs: jax.Array) -> jax.Array:
         states = brainstate.transform.for_loop(self.cell, inputs)  # (T, B, H)
         return self.readout(states if self.per_step else states[-1])
 
 
 def count_parameters(model: brainstate.nn.Module) -> int:
     """Number of trainable scalars: the sizes of all ``ParamState`` values."""
-    params = model.states(brainstate.ParamState)
+    params = module_states(model, brainstate.ParamState)
     return int(sum(np.size(leaf) for s in params.values() for leaf in jax.tree.leaves(s.value)))

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import brainstate
 import braintools
 import brainunit as u
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 from .nodes import _inputs_of
 
@@ -17,7 +21,7 @@ __all__ = ["SpikingNetwork"]
 READOUTS = ("trace", "membrane")
 
 
-def _time(name: str, value) -> u.Quantity:
+def _time(name: str, value: float | u.Quantity) -> u.Quantity:
     """A positive time constant as a quantity; a plain number is in ms."""
     if not isinstance(value, u.Quantity):
         value = float(value) * u.ms
@@ -30,7 +34,7 @@ def _time(name: str, value) -> u.Quantity:
     return value
 
 
-def _decay(tau: u.Quantity):
+def _decay(tau: u.Quantity) -> jax.Array:
     """``exp(-dt / tau)`` at the ``brainstate.environ`` step ``dt`` (a plain dt is in ms)."""
     try:
         dt = brainstate.environ.get_dt()
@@ -41,7 +45,7 @@ def _decay(tau: u.Quantity):
     return jnp.exp(-u.get_magnitude(dt / tau))
 
 
-def _check_neuron(neuron, n_hidden: int, readout: str):
+def _check_neuron(neuron: Any, n_hidden: int, readout: str) -> brainstate.nn.Module:
     """An instance of ``neuron`` (a class is built with ``n_hidden`` units), checked."""
     if isinstance(neuron, type):
         neuron = neuron(n_hidden)
@@ -131,10 +135,13 @@ class SpikingNetwork(brainstate.nn.Module):
     """
 
     def __init__(self, n_input: int, n_hidden: int, n_output: int, *,
-                 tau=10.0 * u.ms, tau_syn=5.0 * u.ms, v_threshold: float = 1.0,
+                 tau: float | u.Quantity = 10.0 * u.ms,
+                 tau_syn: float | u.Quantity = 5.0 * u.ms, v_threshold: float = 1.0,
                  v_reset: float = 0.0, v_rest: float = 0.0, readout: str = "trace",
-                 surrogate=None, input_gain: float = 10.0, neuron=None,
-                 per_step: bool = False):
+                 surrogate: Callable[[ArrayLike], jax.Array] | None = None,
+                 input_gain: float = 10.0,
+                 neuron: brainstate.nn.Module | type[brainstate.nn.Module] | None = None,
+                 per_step: bool = False) -> None:
         super().__init__()
         if readout not in READOUTS:
             raise ValueError(f"readout must be one of {list(READOUTS)}, got {readout!r}.")
@@ -153,7 +160,8 @@ class SpikingNetwork(brainstate.nn.Module):
         self.readout_from, self.input_gain = readout, float(input_gain)
         self.per_step, n = bool(per_step), int(n_hidden)
         self.size = n
-        self.neuron = None if neuron is None else _check_neuron(neuron, n, readout)
+        # a brainpy-style neuron: update(x) gives spikes, V the membrane (read by name)
+        self.neuron: Any = None if neuron is None else _check_neuron(neuron, n, readout)
         self.input_unit = None
         if self.neuron is not None:
             default = next(iter(_inputs_of(self.neuron).values()), None)
@@ -163,7 +171,7 @@ class SpikingNetwork(brainstate.nn.Module):
         self.recurrent = brainstate.nn.Linear(n, n, b_init=None)
         self.readout = brainstate.nn.Linear(n, int(n_output))
 
-    def init_state(self, batch_size: int | None = None, **kwargs):
+    def init_state(self, batch_size: int | None = None, **kwargs: Any) -> None:
         shape = (self.size,) if batch_size is None else (batch_size, self.size)
         zeros = jnp.zeros(shape, brainstate.environ.dftype())
         if self.neuron is None:
@@ -171,7 +179,7 @@ class SpikingNetwork(brainstate.nn.Module):
         self.spike = brainstate.HiddenState(zeros)
         self.trace = brainstate.HiddenState(zeros)
 
-    def _lif(self, current):
+    def _lif(self, current: jax.Array) -> jax.Array:
         """One leaky integrate-and-fire step of the built-in neurons; the spikes."""
         decay = _decay(self.tau)
         v = self.v_rest + (self.V.value - self.v_rest) * decay + (1 - decay) * current
@@ -179,11 +187,11 @@ class SpikingNetwork(brainstate.nn.Module):
         self.V.value = v - jax.lax.stop_gradient(spike) * (v - self.v_reset)
         return spike
 
-    def _membrane(self):
+    def _membrane(self) -> jax.Array:
         neuron = self if self.neuron is None else self.neuron
         return u.get_magnitude(neuron.V.value)
 
-    def step(self, x):
+    def step(self, x: jax.Array) -> ArrayLike:
         """One step from the ``(B, F)`` input ``x``; the read-out features ``(B, n)``."""
         current = self.input_gain * (self.encoder(x) + self.recurrent(self.spike.value))
         if self.neuron is None:
@@ -195,6 +203,6 @@ class SpikingNetwork(brainstate.nn.Module):
         self.trace.value = self.trace.value * _decay(self.tau_syn) + spike
         return self.trace.value if self.readout_from == "trace" else self._membrane()
 
-    def update(self, inputs):
+    def update(self, inputs: jax.Array) -> jax.Array:
         features = brainstate.transform.for_loop(self.step, inputs)  # (T, B, n)
         return self.readout(features if self.per_step else features[-1])

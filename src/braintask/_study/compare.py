@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from typing import Any
 
 __all__ = ["differences", "gap"]
 
 
-def differences(recorded, fresh, where=""):
+def differences(recorded: Any, fresh: Any, where: str = "") -> Iterator[tuple[str, Any, Any]]:
     """(path, recorded, fresh) for every number in ``fresh``; lists compare as prefixes."""
     if isinstance(fresh, dict):
         if not isinstance(recorded, dict):
@@ -25,7 +27,7 @@ def differences(recorded, fresh, where=""):
         yield where, recorded, fresh
 
 
-def gap(recorded, fresh) -> float:
+def gap(recorded: Any, fresh: Any) -> float:
     """How far apart two recorded values are: 0 if equal (NaN equals NaN), the absolute
     difference of numbers, infinity when they differ otherwise (None, text, lists)."""
     if not all(isinstance(v, (int, float)) for v in (recorded, fresh)):  # None, str, list

@@ -7,6 +7,7 @@ import os
 import platform
 import subprocess
 import sys
+from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
 
@@ -20,7 +21,7 @@ def _cpu() -> dict:
     """The CPU's name, its exact identity (vendor, family, model, stepping) and the
     vector instructions XLA compiles for: two CPUs sold under one name (e.g. "AMD
     EPYC") may differ in these, and then round differently."""
-    fields = {}
+    fields: dict[str, str] = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             key, _, value = line.partition(":")
@@ -76,7 +77,7 @@ def same_hardware(a: dict, b: dict) -> bool:
 
 def versions() -> dict:
     """The installed versions of braintask and the stack (None where not installed)."""
-    found = {}
+    found: dict[str, str | None] = {}
     for name in _LIBRARIES:
         try:
             found[name] = metadata.version(name)
@@ -93,7 +94,8 @@ def _git(*args: str, cwd: Path) -> str | None:
     return done.stdout.strip() if done.returncode == 0 else None
 
 
-def provenance(path=".", watch=None) -> dict:
+def provenance(path: str | os.PathLike[str] = ".",
+               watch: Iterable[str | os.PathLike[str]] | None = None) -> dict:
     """What a recorded result needs to be trusted and re-made.
 
     Parameters

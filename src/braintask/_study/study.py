@@ -5,18 +5,25 @@ from __future__ import annotations
 
 import datetime
 import functools
+import importlib
+import importlib.util
 import inspect
 import json
 import os
+import sys
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Callable
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Callable
 
 from .._checks import check_int
 from .compare import differences, gap
 from .provenance import hardware, provenance, same_hardware, versions
+
+if TYPE_CHECKING:
+    import pandas
 
 __all__ = ["Study"]
 
@@ -45,10 +52,64 @@ def _read_lines(path: Path) -> list[dict]:
     return entries
 
 
-def _run_one(run_unit, unit):  # in a worker process, or here
+def _run_one(run_unit: Callable[[dict], dict],
+             unit: dict) -> tuple[dict, dict, float]:  # in a worker process, or here
     start = time.perf_counter()
     result = run_unit(unit)
     return unit, result, time.perf_counter() - start
+
+
+def _package(folder: Path) -> ModuleType:
+    """The package whose folder is ``folder`` (it holds an ``__init__.py``), imported
+    from there under the folder's name, the import path left as it is."""
+    name = folder.name
+    module = sys.modules.get(name)
+    if module is not None:
+        where = [Path(p).resolve() for p in getattr(module, "__path__", [])]
+        if where != [folder]:
+            found = where[0] if where else getattr(module, "__file__", "a module")
+            raise ImportError(f"cannot import {folder} as the package {name!r}: another "
+                              f"{name!r} is imported already, from {found}.")
+        return module
+    spec = importlib.util.spec_from_file_location(
+        name, folder / "__init__.py", submodule_search_locations=[str(folder)])
+    assert spec is not None and spec.loader is not None  # a .py file always has both
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
+def _import_script(path: Path) -> ModuleType:
+    """The module of the Python file ``path``, imported with the import path as it is:
+    a file in a package folder (one with an ``__init__.py``, as the repository's
+    ``studies/``) as a module of that package, so its imports of its neighbours
+    (``from . import _rates``) work; any other file on its own."""
+    path = path.resolve()
+    folder = path.parent
+    if (folder / "__init__.py").is_file() and folder.name.isidentifier():
+        package = _package(folder)
+        return importlib.import_module(f"{package.__name__}.{path.stem}")
+    spec = importlib.util.spec_from_file_location(f"study_{path.stem}", path)
+    assert spec is not None and spec.loader is not None  # a .py file always has both
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _names_braintask(pyproject: Path) -> bool:
+    import tomllib
+
+    try:
+        project = tomllib.loads(pyproject.read_text(encoding="utf8")).get("project", {})
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return False
+    return project.get("name") == "braintask"
 
 
 class Study:
@@ -92,7 +153,12 @@ class Study:
     True
     """
 
-    def __init__(self, run_unit: Callable[..., dict], units, record, *, regenerate: str):
+    #: The module of the script that defines the study (set by :meth:`from_script`).
+    script: ModuleType
+
+    def __init__(self, run_unit: Callable[..., dict],
+                 units: list[dict] | Callable[[dict], list[dict]],
+                 record: str | os.PathLike[str], *, regenerate: str) -> None:
         if not callable(run_unit):
             raise TypeError(f"run_unit must be callable, got {type(run_unit).__name__}.")
         if not callable(units):
@@ -103,31 +169,64 @@ class Study:
         self.run_unit, self._units, self.record = run_unit, units, Path(record)
         self.regenerate = regenerate
         try:  # the commit recorded is that of the code that runs the units
-            self._code_dir = Path(inspect.getsourcefile(run_unit)).parent
+            source = inspect.getsourcefile(run_unit)
         except (TypeError, OSError):
-            self._code_dir = self.record.parent
+            source = None
+        self._code_dir = self.record.parent if source is None else Path(source).parent
 
     @staticmethod
-    def from_script(path, name: str = "study") -> "Study":
+    def from_script(path: str | os.PathLike[str], name: str = "study") -> "Study":
         """The Study that the script at ``path`` defines as ``name``; the script
-        itself (its rules, its constants) is the study's ``script`` attribute."""
-        import importlib.util
-        import sys
+        itself (its rules, its constants) is the study's ``script`` attribute.
 
+        A script in a package folder (one with an ``__init__.py``, as the repository's
+        ``studies/``) is imported as a module of that package, named after the folder
+        (``studies.memory``), so that it imports its neighbours as package modules; any
+        other script on its own. The import path is left as it is."""
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"no study script at {path.resolve()}")
-        if str(path.resolve().parent) not in sys.path:  # its own modules import, as when run
-            sys.path.insert(0, str(path.resolve().parent))
-        spec = importlib.util.spec_from_file_location(f"study_{path.stem}", path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
+        module = _import_script(path)
         study = getattr(module, name, None)
         if not isinstance(study, Study):
             raise TypeError(f"{path} defines no Study named {name!r}.")
         study.script = module
         return study
+
+    @classmethod
+    def recorded(cls, script: str, name: str = "study") -> "Study":
+        """The repository's recorded study ``studies/<script>.py`` (``"memory"``, say)
+        with its record, from the clone of the braintask repository that holds the
+        current directory (:meth:`repository`): :meth:`from_script` of that file.
+
+        Its folder is then imported as the package ``studies``, so the study's helpers
+        import from there (``from studies._verdicts import conclusions``). Outside a
+        clone it raises FileNotFoundError, saying how to get one."""
+        return cls.from_script(cls.repository() / "studies" / f"{script}.py", name)
+
+    @staticmethod
+    def repository(start: str | os.PathLike[str] | None = None) -> Path:
+        """The root of the clone of the braintask repository that holds ``start``
+        (default: the current directory): the nearest folder at or above it with a
+        ``pyproject.toml`` naming the project braintask and a ``studies`` folder. The
+        recorded studies (``studies/``) and benchmark runs (``benchmarks/records/``)
+        are there; the installed package does not ship them.
+
+        Raises
+        ------
+        FileNotFoundError
+            When ``start`` is not inside such a clone; the message says how to get one.
+        """
+        start = Path.cwd() if start is None else Path(start).resolve()
+        for folder in [start, *start.parents]:
+            if (folder / "studies").is_dir() and _names_braintask(folder / "pyproject.toml"):
+                return folder
+        raise FileNotFoundError(
+            f"{start} is not inside a clone of the braintask repository. This code reads "
+            "the recorded studies and benchmark runs kept there (the installed package "
+            "does not ship them): make a clone of the braintask repository (`git clone` "
+            "its URL) and run this code from anywhere inside the clone (its root or any "
+            "folder below it).")
 
     def entries(self) -> dict:
         """``{key: entry}`` of the recorded units (``entry``: unit, result, seconds,
@@ -143,7 +242,7 @@ class Study:
         done = self.results()
         return [u for u in self._units(done) if unit_key(u) not in done]
 
-    def _append(self, unit, result, seconds, made_by: dict):
+    def _append(self, unit: dict, result: dict, seconds: float, made_by: dict) -> None:
         now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
         entry = {"key": unit_key(unit), "unit": unit, "result": result,
                  "seconds": round(seconds, 3), "provenance": dict(made_by, date=now)}
@@ -157,7 +256,8 @@ class Study:
             f.flush()
             os.fsync(f.fileno())
 
-    def run(self, *, jobs: int = 1, log: Callable | None = print):
+    def run(self, *, jobs: int = 1,
+            log: Callable[[str], Any] | None = print) -> pandas.DataFrame:
         """Run every pending unit, appending each to the record as it finishes.
 
         The pending units are asked for again after every finished unit, so a unit
@@ -186,7 +286,7 @@ class Study:
                 self._finished(_run_one(self.run_unit, todo[0]), 0, log, made_by)
             return self.table()
         with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
-            running = {}
+            running: dict[str, Future[tuple[dict, dict, float]]] = {}
             while True:
                 todo = [u for u in self.pending() if unit_key(u) not in running]
                 for unit in todo[:jobs - len(running)]:
@@ -199,14 +299,15 @@ class Study:
                     del running[unit_key(finished[0])]
                     self._finished(finished, len(running), log, made_by)
 
-    def _finished(self, finished: tuple, running: int, log, made_by: dict):
+    def _finished(self, finished: tuple, running: int, log: Callable[[str], Any] | None,
+                  made_by: dict) -> None:
         unit, result, seconds = finished
         self._append(unit, result, seconds, made_by)
         if log is not None:
             left = len(self.pending()) - running
             log(f"{unit_key(unit)}: {seconds:.1f} s ({left} pending)")
 
-    def table(self):
+    def table(self) -> pandas.DataFrame:
         """The record as a pandas DataFrame: one row per unit, its fields as columns,
         then ``result``, ``seconds`` and ``date``."""
         import pandas as pd
@@ -215,7 +316,7 @@ class Study:
                  "date": e["provenance"]["date"]} for e in self.entries().values()]
         return pd.DataFrame(rows)
 
-    def provenance(self):
+    def provenance(self) -> pandas.DataFrame:
         """Where the record was made: one row per (commit, machine, versions), with the
         units it ran, its first and last date and its wall hours (a DataFrame)."""
         import pandas as pd
@@ -233,7 +334,8 @@ class Study:
                 .agg(units=("date", "size"), first=("date", "min"), last=("date", "max"),
                      hours=("seconds", lambda s: round(s.sum() / 3600, 2))).reset_index())
 
-    def unit_for_today(self, *, max_seconds: float | None = None, day=None,
+    def unit_for_today(self, *, max_seconds: float | None = None,
+                       day: datetime.date | None = None,
                        where: Callable[[dict], bool] | None = None) -> dict:
         """The unit a build re-checks: among the recorded units (that took at most
         ``max_seconds``, and for which ``where(unit)`` is true, if given) sorted by key,
@@ -263,7 +365,7 @@ class Study:
     def _machine(self) -> tuple:  # this process's hardware and versions: read once
         return hardware(), versions()
 
-    def recheck(self, unit: dict, *, tolerance: float = 0.0, **options) -> dict:
+    def recheck(self, unit: dict, *, tolerance: float = 0.0, **options: Any) -> dict:
         """Re-run ``unit`` with ``run_unit(unit, recheck=True, **options)`` and compare
         with its record.
 
