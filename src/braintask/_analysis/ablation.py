@@ -11,7 +11,7 @@ import brainstate
 import numpy as np
 
 from .._checks import check_int
-from .._engine.states import module_states
+from .._models.graph import module_states
 
 if TYPE_CHECKING:
     from .._data.dataset import TaskDataset

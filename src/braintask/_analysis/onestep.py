@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from .._engine.states import module_states
+from .._models.graph import module_states
 
 __all__ = ["OneStep", "step_function"]
 

@@ -4,7 +4,6 @@ trial-level difficulty, with a logistic fit."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 import brainstate
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-if TYPE_CHECKING:
-    from brainstate.util import FlattedDict
+from .._models.graph import module_states
 
 __all__ = ["HiddenBatcher", "INIT_STATES", "batch_hidden_states", "random_hidden_states",
            "recorded", "warn_shared_random"]
@@ -20,12 +19,6 @@ __all__ = ["HiddenBatcher", "INIT_STATES", "batch_hidden_states", "random_hidden
 
 def _is_hidden(path: tuple, state: Any) -> bool:
     return isinstance(state, brainstate.ShortTermState)
-
-
-def module_states(model: brainstate.nn.Module, *filters: Any) -> FlattedDict:
-    """``model.states(*filters)`` for no filter or one: one ``FlattedDict`` of path ->
-    state (brainstate's annotation also allows the tuple that several filters give)."""
-    return cast("FlattedDict", model.states(*filters))
 
 
 #: What ``init_states=`` accepts.

@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._engine.states import module_states
+from .graph import module_states
 
 __all__ = ["NodeNetwork"]
 

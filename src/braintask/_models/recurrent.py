@@ -6,7 +6,7 @@ import brainstate
 import jax
 import numpy as np
 
-from .._engine.states import module_states
+from .graph import module_states
 
 __all__ = ["RecurrentClassifier", "count_parameters"]
 
