@@ -20,7 +20,13 @@ while its seeds hold less often than the page says). A claim may give only a
 ``seeds_key`` (no ``key``): it is then a rate over seeds, measured as the
 fraction of seeds within the bound. Standard library only.
 
-Usage: ``python docs/check_claims.py docs/_build/jupyter_execute``
+The claim sets are pinned: ``docs/claims.json`` lists every page's claims by key
+(``key``, or ``seeds_key`` for a rate over seeds). With ``--manifest``, a page
+whose executed claims differ from its entry (a claim removed, renamed or added, a
+page with claims gone) fails, so thinning a page's claims takes a change to the
+manifest in the same commit. ``--write-manifest`` writes it from the pages' sources.
+
+Usage: ``python docs/check_claims.py docs/_build/jupyter_execute [--manifest docs/claims.json]``
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from __future__ import annotations
 import ast
 import json
 import math
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,6 +128,51 @@ def check_folder(root: Path) -> list[Result]:
     return results
 
 
+def declared_claims(source: Path) -> list[str]:
+    """The claim keys a page's source declares in its front matter (``key``, else
+    ``seeds_key``), in order, read without a YAML parser."""
+    text = source.read_text(encoding="utf8")
+    match = re.match(r"---\n(.*?)\n---\n", text, re.S)
+    block = re.search(r"^claims:\n((?:[ \t]+.*\n?|\n)*)", match.group(1) + "\n", re.M) \
+        if match else None
+    if block is None:
+        return []
+    keys = []
+    for item in re.split(r"^\s*- ", block.group(1), flags=re.M)[1:]:
+        fields = dict(re.findall(r"^\s*(key|seeds_key):\s*(\S+)", item, re.M))
+        keys.append(fields.get("key") or fields["seeds_key"])
+    return keys
+
+
+def source_manifest(docs: Path) -> dict[str, list[str]]:
+    """``{page: claim keys}`` of every page under ``docs`` that declares claims."""
+    pages = {}
+    for source in sorted(docs.rglob("*.md")):
+        if "_build" in source.parts:
+            continue
+        keys = declared_claims(source)
+        if keys:
+            pages[source.relative_to(docs).with_suffix("").as_posix()] = keys
+    return pages
+
+
+def manifest_problems(results: list[Result], manifest: dict[str, list[str]]) -> list[str]:
+    """How the executed claims differ from the pinned ones (empty when they match)."""
+    found: dict[str, list[str]] = {}
+    for r in results:
+        found.setdefault(r.page, []).append(r.key)
+    problems = []
+    for page in sorted(set(manifest) | set(found)):
+        want, got = manifest.get(page, []), found.get(page, [])
+        gone = [k for k in want if k not in got]
+        new = [k for k in got if k not in want]
+        if gone:
+            problems.append(f"{page}: claims pinned in the manifest but not declared: {gone}")
+        if new:
+            problems.append(f"{page}: claims declared but not pinned in the manifest: {new}")
+    return problems
+
+
 def format_table(results: list[Result]) -> str:
     rows = [("page", "claim", "bound", "measured", "seeds holding", "status")]
     for r in results:
@@ -133,14 +185,32 @@ def format_table(results: list[Result]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
+    args = list(argv)
+    manifest_path = None
+    if "--write-manifest" in args:
+        docs = Path(__file__).parent
+        (docs / "claims.json").write_text(json.dumps(source_manifest(docs), indent=1) + "\n")
+        return 0
+    if "--manifest" in args:
+        i = args.index("--manifest")
+        manifest_path = Path(args[i + 1])
+        del args[i:i + 2]
+    if len(args) != 1:
         print(__doc__.strip().splitlines()[-1], file=sys.stderr)
         return 2
-    root = Path(argv[0])
+    root = Path(args[0])
     results = check_folder(root) if root.is_dir() else []
     if not results:
         print(f"no claims found: no executed tutorial with claims under {root}", file=sys.stderr)
         return 1
+    if manifest_path is not None:
+        problems = manifest_problems(results, json.loads(manifest_path.read_text()))
+        if problems:
+            print(f"the claims differ from {manifest_path} (change it in the same commit "
+                  f"as the pages, with a reason):", file=sys.stderr)
+            for problem in problems:
+                print(f"  {problem}", file=sys.stderr)
+            return 1
     print(format_table(results))
     bad = [r for r in results if r.status != "pass"]
     if bad:
