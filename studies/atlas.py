@@ -9,8 +9,9 @@ grows at its edge (studies/_rates.py). Every task gets the same input noise (sta
 deviation 0.1 on every input of every step, on top of the task's own), so that held-out
 trials are new in every task and the families are compared under one policy.
 
-Run it with ``nox -s study -- atlas`` (``--quick --record PATH`` for a small check of
-the whole path; ``--jobs 2`` for two worker processes). It resumes after a kill.
+Run it with ``nox -s study -- atlas``, or ``python -m studies.atlas`` from the repository's
+root (``--quick --record PATH`` for a small check of the whole path; ``--jobs 2`` for
+two worker processes). It resumes after a kill.
 """
 
 from __future__ import annotations
@@ -22,12 +23,8 @@ import brainstate
 import numpy as np
 import pandas as pd
 
-import _cli
-import _rates
-import _verdicts
-from _observer import against_observer, observer_accuracy  # noqa: F401 (the ceiling)
-from _unit_record import summarise
-from _verdicts import conclusions, progress  # noqa: F401 (the page's summary in words)
+from . import _cli, _rates, _verdicts
+from ._unit_record import summarise
 
 RECORD = Path(__file__).parent / "records" / "atlas.jsonl"
 REGENERATE = "nox -s study -- atlas"
@@ -258,16 +255,7 @@ def plan_units(results: dict, plan: dict, cap: int, grow_grid: bool = True) -> l
                              grow_grid=grow_grid, score="val_score")
 
 
-def make_study(record=RECORD, quick: bool = False):
-    return _cli.make_study(run_unit, units, record, quick, REGENERATE)
-
-
-study = make_study()
-
-
-def main(argv=None):
-    _cli.main(make_study, RECORD, __doc__, argv)
-
+study = _cli.make_study(__name__)
 
 if __name__ == "__main__":
-    main()
+    _cli.main(__name__)

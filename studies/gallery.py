@@ -8,18 +8,16 @@ a learning rate chosen on validation from a grid that grows at its edge, a crite
 0.9 on the response steps in two consecutive epochs), with a cap of 150 epochs. Every
 model has about as many trainable weights as the atlas's HORN on the same task.
 
-Run it with ``nox -s study -- gallery`` (``--quick --record PATH`` for a small check of
-the whole path; ``--jobs 2`` for two worker processes). It resumes after a kill.
+Run it with ``nox -s study -- gallery``, or ``python -m studies.gallery`` from the repository's
+root (``--quick --record PATH`` for a small check of the whole path; ``--jobs 2`` for
+two worker processes). It resumes after a kill.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import _cli
-import _rates
-import atlas
-from _verdicts import conclusions  # noqa: F401 (the page's summary in words)
+from . import _cli, _rates, atlas
 
 RECORD = Path(__file__).parent / "records" / "gallery.jsonl"
 REGENERATE = "nox -s study -- gallery"
@@ -138,16 +136,7 @@ def units(results: dict, quick: bool = False) -> list[dict]:
                             grow_grid=not quick)
 
 
-def make_study(record=RECORD, quick: bool = False):
-    return _cli.make_study(run_unit, units, record, quick, REGENERATE)
-
-
-study = make_study()
-
-
-def main(argv=None):
-    _cli.main(make_study, RECORD, __doc__, argv)
-
+study = _cli.make_study(__name__)
 
 if __name__ == "__main__":
-    main()
+    _cli.main(__name__)

@@ -6,7 +6,8 @@ side (``braintask.MultiSeedTrainer``). The learning-rate grid starts at three ra
 grows at its edge: when the rate a model would choose (the rule in :func:`choose_rate`)
 is the lowest or highest tried, the next one beyond it is run, up to the bounds.
 
-Run it with ``nox -s study -- memory`` (``--quick`` for a small check of the whole path,
+Run it with ``nox -s study -- memory``, or ``python -m studies.memory`` from the
+repository's root (``--quick --record PATH`` for a small check of the whole path,
 written elsewhere; ``--jobs 2`` for two worker processes). It resumes after a kill. The
 tutorial docs/tutorials/memory_across_delays.md reads its record.
 """
@@ -17,8 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-import _cli
-import _rates
+from . import _cli, _rates
 
 RECORD = Path(__file__).parent / "records" / "memory.jsonl"
 REGENERATE = "nox -s study -- memory"
@@ -151,16 +151,7 @@ def units(results: dict, quick: bool = False) -> list[dict]:
                              grow_grid=not quick)
 
 
-def make_study(record=RECORD, quick: bool = False):
-    return _cli.make_study(run_unit, units, record, quick, REGENERATE)
-
-
-study = make_study()
-
-
-def main(argv=None):
-    _cli.main(make_study, RECORD, __doc__, argv)
-
+study = _cli.make_study(__name__)
 
 if __name__ == "__main__":
-    main()
+    _cli.main(__name__)

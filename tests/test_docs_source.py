@@ -3,19 +3,18 @@ no code line a reader sees is wider than the column, epoch axes count in whole e
 
 import ast
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
 import braintask
+from helpers import import_file
 
 ROOT = Path(__file__).parents[1]
 DOCS = ROOT / "docs"
-sys.path.insert(0, str(DOCS))
-sys.path.insert(0, str(DOCS / "_ext"))
-from reader_copies import fill_glue, reader_notebook, reader_script  # noqa: E402
-from site_check import MAX_CODE_LINE as MAX_LINE, WIDE_LINES_ALLOWED  # noqa: E402
+reader_copies = import_file(DOCS / "_ext" / "reader_copies.py")
+site_check = import_file(DOCS / "site_check.py")
+MAX_LINE, WIDE_LINES_ALLOWED = site_check.MAX_CODE_LINE, site_check.WIDE_LINES_ALLOWED
 
 PAGES = sorted(p for p in DOCS.rglob("*.md") if "_build" not in p.parts)
 FENCE = re.compile(r"^(`{3,}|~{3,})\s*\{?([\w-]*)\}?[^\n]*\n(.*?)^\1\s*$", re.S | re.M)
@@ -180,14 +179,38 @@ def test_reader_copies_drop_hidden_cells_and_fill_in_glue():
     ]}
     glued = {"x": {"data": {"text/plain": "0.123456"}},
              "word": {"data": {"text/markdown": "**once**", "text/plain": "<Markdown>"}}}
-    reader = reader_notebook(notebook, glued)
+    reader = reader_copies.reader_notebook(notebook, glued)
     assert [c["source"] for c in reader["cells"]] == [
         "# Title", "x = 0.123456", "x is 12.3%, **once**, {glue:text}`unknown`."]
     assert "claims" not in reader["metadata"] and reader["metadata"]["kernelspec"]["name"] == "python3"
-    script = reader_script(notebook, "Title", "page")
+    script = reader_copies.reader_script(notebook, "Title", "page")
     assert "x = 0.123456" in script and "myst_nb" not in script
+    assert "Needs braintask and matplotlib." in script and "clone" not in script
     compile(script, "page.py", "exec")
-    assert fill_glue("```{glue:md} word\n:format: myst\n```", glued) == "**once**"
+    assert reader_copies.fill_glue("```{glue:md} word\n:format: myst\n```", glued) == "**once**"
+
+
+def page_code(page: Path) -> list[str]:
+    """The code of the cells a page shows, cell by cell."""
+    return ["\n".join(lines) for _, kind, lines in code_blocks(page) if kind == "code-cell"]
+
+
+def test_the_pages_that_read_records_say_they_need_a_clone():
+    """A page whose code reads the repository's records (studies/records,
+    benchmarks/records) finds them from anywhere inside a clone, never by a path
+    relative to the page's folder, and its downloads say they need the clone."""
+    relative = [p.relative_to(DOCS).as_posix() for p in PAGES
+                if any(re.search(r"""["']\.\./""", code) for code in page_code(p))]
+    assert not relative, f"pages whose code reads a path relative to their folder: {relative}"
+    needing = {p.relative_to(DOCS).as_posix() for p in PAGES
+               if reader_copies.needs_clone(page_code(p))}
+    assert needing == {"performance.md", "tutorials/memory_across_delays.md",
+                       "tutorials/model_gallery.md", "tutorials/task_atlas.md"}
+    notebook = {"cells": [{"cell_type": "code", "metadata": {}, "outputs": [],
+                           "source": 'study = braintask.Study.recorded("memory")'}]}
+    script = reader_copies.reader_script(notebook, "Title", "page")
+    assert "a clone of the braintask repository" in script
+    assert "from anywhere inside the clone" in script
 
 
 def test_a_cells_yaml_options_are_not_its_code(tmp_path):

@@ -117,6 +117,7 @@ def test_rendered_code_runs_as_one_script(page, tmp_path):
     cwd.mkdir(parents=True, exist_ok=True)
     for recorded in ("studies", "benchmarks"):
         (tmp_path / recorded).symlink_to(ROOT / recorded, target_is_directory=True)
+    (tmp_path / "pyproject.toml").symlink_to(ROOT / "pyproject.toml")  # marks a clone
     env = {**os.environ, "MPLBACKEND": "Agg"}
     done = subprocess.run([sys.executable, str(script)], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=1200)

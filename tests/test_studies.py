@@ -1,7 +1,8 @@
-"""The repository's recorded studies (studies/*.py): their shared learning-rate rule, and
-each study's quick mode, which runs the whole path of a unit and its re-check."""
+"""The repository's recorded studies (the package studies/): their shared learning-rate
+rule, and each study's quick mode, which runs the whole path of a unit and its re-check."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,10 +11,12 @@ import pytest
 
 import braintask
 
-STUDIES = Path(__file__).parents[1] / "studies"
-sys.path.insert(0, str(STUDIES))
+ROOT = Path(__file__).parents[1]
+STUDIES = ROOT / "studies"
+# Loading a study imports its folder as the package studies, whose modules then import.
+braintask.Study.from_script(STUDIES / "memory.py")
 
-import _rates  # noqa: E402
+from studies import _cli, _rates  # noqa: E402
 
 
 def result(met, updates, val):
@@ -61,16 +64,20 @@ def test_the_grid_grows_past_its_edge_until_the_choice_is_inside():
     assert chosen == 3e-2 and not _rates.on_edge(rates, chosen)
 
 
+def run_study(*args, timeout=600):
+    """``python -m studies.NAME ARGS`` from the repository's root, as `nox -s study` runs it."""
+    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout, env={**os.environ, "MPLBACKEND": "Agg"})
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["memory", "atlas", "gallery"])
 def test_quick_study_runs_and_its_record_rechecks_bit_for_bit(name, tmp_path):
     record = tmp_path / f"{name}.jsonl"
-    done = subprocess.run([sys.executable, str(STUDIES / f"{name}.py"), "--quick",
-                           "--record", str(record)], capture_output=True, text=True,
-                          timeout=600)
+    done = run_study(f"studies.{name}", "--quick", "--record", str(record))
     assert done.returncode == 0, done.stderr[-3000:]
     study = braintask.Study.from_script(STUDIES / f"{name}.py")
-    quick = study.script.make_study(record, quick=True)
+    quick = _cli.make_study(study.script, record, quick=True)
     assert quick.pending() == [] and len(quick.entries()) == 1
     check = quick.recheck(quick.unit_for_today())
     assert check["matches"] and check["same_machine"], check["message"]
@@ -78,9 +85,31 @@ def test_quick_study_runs_and_its_record_rechecks_bit_for_bit(name, tmp_path):
 
 @pytest.mark.slow
 def test_quick_mode_refuses_to_write_the_studys_record():
-    done = subprocess.run([sys.executable, str(STUDIES / "memory.py"), "--quick"],
-                          capture_output=True, text=True, timeout=300)
+    done = run_study("studies.memory", "--quick", timeout=300)
     assert done.returncode != 0 and "--quick needs --record" in done.stderr
+
+
+def test_a_study_is_a_module_of_the_package_studies():
+    study = braintask.Study.from_script(STUDIES / "gallery.py")
+    gallery = study.script
+    assert gallery.__name__ == "studies.gallery" and study.record == gallery.RECORD
+    assert gallery.atlas is sys.modules["studies.atlas"]  # its neighbour, imported once
+    assert study.regenerate == "nox -s study -- gallery"
+    # the shared command line: the study's own record, or --quick into another
+    assert _cli.make_study(gallery).record == gallery.RECORD
+    assert _cli.make_study("studies.gallery", Path("q.jsonl"), quick=True).record.name == "q.jsonl"
+    with pytest.raises(SystemExit):
+        _cli.main(gallery, ["--quick"])  # --quick needs --record
+
+
+def test_a_recorded_study_is_found_from_anywhere_inside_the_clone(monkeypatch, tmp_path):
+    monkeypatch.chdir(ROOT / "docs" / "tutorials")
+    study = braintask.Study.recorded("memory")
+    assert study.script is sys.modules["studies.memory"] and study.entries()
+    assert braintask.Study.repository() == ROOT
+    monkeypatch.chdir(tmp_path)  # outside a clone: it says how to get one
+    with pytest.raises(FileNotFoundError, match="not inside a clone of the braintask"):
+        braintask.Study.recorded("memory")
 
 
 def test_when_no_rate_meets_the_criterion_the_grid_grows_at_both_ends():
@@ -110,8 +139,7 @@ def test_learned_needs_the_test_score_at_criterion_not_only_validation():
     import numpy as np
     import pandas as pd
 
-    import _verdicts
-    import atlas
+    from studies import _verdicts, atlas
 
     class Recorded:  # a study's record: one finished task-model pair at one rate
         def __init__(self, tests):
@@ -152,7 +180,7 @@ def test_the_summing_observer_reads_the_evidence_and_only_the_evidence():
     import numpy as np
     from scipy.stats import norm
 
-    import _observer
+    from studies import _observer
 
     def trials(seed, signal, n=512, steps=20):
         """Channel 0 carries +-signal per step by the answer (1 or 2), under unit noise;
@@ -178,7 +206,7 @@ def test_the_summing_observer_reads_the_evidence_and_only_the_evidence():
 
 
 def test_progress_says_how_to_go_on_only_while_pairs_are_unfinished():
-    import _verdicts
+    from studies import _verdicts
 
     assert _verdicts.progress(69, 69, 0, "atlas") == "all 69 task-model pairs are finished."
     text = _verdicts.progress(50, 69, 19, "atlas")

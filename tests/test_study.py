@@ -180,6 +180,50 @@ def test_a_study_script_is_loaded_with_its_rules(tmp_path):
         braintask.Study.from_script(tmp_path / "missing.py")
 
 
+def test_a_script_in_a_package_folder_is_loaded_as_a_module_of_that_package(tmp_path):
+    import sys
+
+    folder = tmp_path / "squares_package"
+    folder.mkdir()
+    (folder / "__init__.py").write_text("")
+    (folder / "_rule.py").write_text("RULE = 'squares'\n")
+    (folder / "squares.py").write_text(
+        "import braintask\n"
+        "from . import _rule\n"
+        "def run(unit, recheck=False):\n    return {'square': unit['x'] ** 2}\n"
+        f"study = braintask.Study(run, [{{'x': 3}}], {str(tmp_path / 'sq.jsonl')!r}, "
+        "regenerate='python -m squares_package.squares')\n")
+    try:
+        study = braintask.Study.from_script(folder / "squares.py")
+        assert study.script.__name__ == "squares_package.squares"
+        assert study.script._rule.RULE == "squares"
+        assert sys.modules["squares_package"].__path__ == [str(folder.resolve())]
+        assert braintask.Study.from_script(folder / "squares.py") is study  # imported once
+        other = tmp_path / "elsewhere" / "squares_package"  # same name, another folder
+        other.mkdir(parents=True)
+        (other / "__init__.py").write_text("")
+        (other / "squares.py").write_text("")
+        with pytest.raises(ImportError, match="another 'squares_package' is imported"):
+            braintask.Study.from_script(other / "squares.py")
+    finally:
+        for name in [n for n in sys.modules if n.split(".")[0] == "squares_package"]:
+            del sys.modules[name]
+
+
+def test_the_repository_is_the_nearest_folder_with_braintask_and_its_studies(tmp_path):
+    clone = tmp_path / "clone"
+    (clone / "studies").mkdir(parents=True)
+    (clone / "docs" / "tutorials").mkdir(parents=True)
+    (clone / "pyproject.toml").write_text('[project]\nname = "braintask"\n')
+    assert braintask.Study.repository(clone / "docs" / "tutorials") == clone.resolve()
+    assert braintask.Study.repository(clone) == clone.resolve()
+    (clone / "pyproject.toml").write_text('[project]\nname = "another"\n')
+    with pytest.raises(FileNotFoundError, match="git clone") as error:
+        braintask.Study.repository(clone / "docs")
+    assert "not inside a clone of the braintask repository" in str(error.value)
+    assert "from anywhere inside the clone" in str(error.value)
+
+
 def test_provenance_table_counts_units_and_hours(tmp_path):
     study = braintask.Study(poly, units(3), tmp_path / "r.jsonl", regenerate="x")
     assert len(study.provenance()) == 0

@@ -8,7 +8,10 @@ For every executed notebook page (not the front page), at the end of an HTML bui
   the glue roles in its text replaced by the values this build glued;
 - ``<page>.py``: the code of the cells the page shows, in order, as one script.
 
-Both are written next to the page's HTML and linked at the top of the page. Pages
+Both are written next to the page's HTML and linked at the top of the page, with
+what they need to run: braintask and matplotlib, and for a page whose code reads the
+repository's recorded results (it calls ``braintask.Study.recorded`` or
+``braintask.Study.repository``) a clone of the repository to run in. Pages
 that set ``thumbnail: N`` in their front matter also get the N-th figure (from 1)
 their run drew, saved as ``_static/thumbnails/<page>.png`` for the front page's cards.
 """
@@ -18,12 +21,19 @@ from __future__ import annotations
 import base64
 import json
 import re
+import textwrap
 from pathlib import Path
 
 HIDDEN_TAGS = {"remove-cell"}
 GLUE_ROLE = re.compile(r"\{glue(?::text|:md|:any)?\}`([\w.-]+)(?::([^`]*))?`")
 GLUE_BLOCK = re.compile(r"```\{glue(?::md|:figure|:math)?\}\s+([\w.-]+)\n(?::[^\n]*\n)*```", re.M)
 PAGES_WITHOUT_DOWNLOADS = {"index"}
+#: The calls that find the clone of the repository a page's code runs in: a page whose
+#: code makes one reads records that only a clone holds.
+CLONE_CALL = re.compile(r"\bStudy\.(?:recorded|repository)\(")
+NEEDS = "braintask and matplotlib"
+CLONE = "a clone of the braintask repository ({} the recorded results kept there)"
+ANYWHERE = "run {} from anywhere inside the clone"
 
 
 def _executed(app) -> Path:
@@ -43,6 +53,12 @@ def shown_code(notebook: dict) -> list[str]:
     """The code of the cells a page shows, in order."""
     return [_source(c).strip("\n") for c in notebook["cells"]
             if c["cell_type"] == "code" and not _tags(c) & HIDDEN_TAGS]
+
+
+def needs_clone(code) -> bool:
+    """Whether code (the code cells of a page, in order) reads the repository's
+    recorded results, and so runs only inside a clone of the repository."""
+    return any(CLONE_CALL.search(cell) for cell in code)
 
 
 def _glue_text(entry: dict, fmt: str | None) -> str:
@@ -90,10 +106,12 @@ def reader_notebook(notebook: dict, glued: dict) -> dict:
 
 
 def reader_script(notebook: dict, title: str, page: str) -> str:
+    code = shown_code(notebook)
+    needs = (f"{NEEDS}, and {CLONE.format('it reads')}: {ANYWHERE.format('it')}"
+             if needs_clone(code) else NEEDS)
     head = (f'"""{title}\n\nThe code of the page {page}.html of the braintask documentation,\n'
-            'cell by cell. Needs braintask and matplotlib."""\n')
-    return head + "".join(f"\n\n# %% cell {i}\n{code}\n"
-                          for i, code in enumerate(shown_code(notebook), 1))
+            + textwrap.fill(f"cell by cell. Needs {needs}.", 88) + '"""\n')
+    return head + "".join(f"\n\n# %% cell {i}\n{cell}\n" for i, cell in enumerate(code, 1))
 
 
 def _title(notebook: dict, fallback: str) -> str:
@@ -129,12 +147,16 @@ def add_download_links(app, doctree):
     if docname in PAGES_WITHOUT_DOWNLOADS or not is_notebook:
         return
     name = docname.split("/")[-1]
+    code = [block.astext() for cell in doctree.findall(nodes.container)
+            if "cell_input" in cell["classes"] for block in cell.findall(nodes.literal_block)]
+    needs = (f"Both need {NEEDS} installed, and {CLONE.format('they read')}: "
+             f"{ANYWHERE.format('them')}." if needs_clone(code)
+             else f"Both run with {NEEDS} installed.")
     link = nodes.raw(
         "",
         f'<p class="nb-download">Download this page\'s code: '
         f'<a href="{name}.ipynb" download>Jupyter notebook ({name}.ipynb)</a> or '
-        f'<a href="{name}.py" download>Python script ({name}.py)</a>. '
-        "Both run with braintask and matplotlib installed.</p>",
+        f'<a href="{name}.py" download>Python script ({name}.py)</a>. {needs}</p>',
         format="html",
     )
     section = next(iter(doctree.findall(nodes.section)), None)

@@ -141,7 +141,8 @@ def trial_performance(logits: ArrayLike, labels: ArrayLike, mask: ArrayLike,
     >>> decision = jnp.array([[0, 0], [0, 0], [1, 1]])
     >>> answers = jnp.array([[0, 0], [0, 1], [1, 2]])  # trial 2 breaks fixation at step 2
     >>> logits = jnp.eye(3)[answers]
-    >>> perf, breaks = braintask.trial_performance(logits, labels, jnp.ones((3, 2)), decision)
+    >>> mask = jnp.ones((3, 2))
+    >>> perf, breaks = braintask.trial_performance(logits, labels, mask, decision)
     >>> float(perf), float(breaks)
     (0.5, 0.5)
     """
