@@ -178,6 +178,7 @@ class Engine:
     def loss_and_stats(self, batch: dict) -> tuple[jax.Array, Stats]:
         """The loss, and ``{name: (mean, weight)}`` of loss and metrics on one batch."""
         spec, x, y = self.spec, batch["x"], batch["y"]
+        assert spec is not None, "check_data fixes the task before any program runs"
         logits = self.forward(x)
         real = jnp.result_type(float)
         if "mask" not in batch:  # one label per trial: weight = trials
@@ -248,7 +249,9 @@ class Engine:
         """One guarded update. ``ok`` false (an earlier non-finite step, or a copy
         that has stopped) discards the update, so the weights stay as they were."""
         with brainstate.environ.context(fit=True):  # training: noise, dropout on
-            grads, loss, stats = self.gradients(batch)
+            grads, loss, loss_stats = self.gradients(batch)
+        # a step's stats also carry the per-weight zero-gradient flags (not a (mean, weight) pair)
+        stats: dict[str, Any] = loss_stats
         self.grad_names, stats[ZERO_GRADIENTS] = zero_gradient_flags(grads)
         finite = jnp.isfinite(loss)
         for g in jax.tree.leaves(grads):

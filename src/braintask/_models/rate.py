@@ -134,6 +134,8 @@ class LeakyRNNCell(brainstate.nn.Module):
     dale: bool
     exc_fraction: float
     eval_noise: bool
+    sigma_rec: float
+    sigma_in: float
 
     def __init__(self, num_in: int, num_out: int, *, alpha: float | None = None,
                  tau: Any = None, dt: Any = None, activation: str | Callable = "relu",

@@ -3,7 +3,8 @@ copy as its callbacks see it while the states of all copies are stacked."""
 
 from __future__ import annotations
 
-from typing import Sequence
+import os
+from typing import TYPE_CHECKING, Any, NoReturn, Sequence
 
 import brainunit as u
 import jax
@@ -14,15 +15,20 @@ from .._checks import check_int
 from .._distributed import check_agree, data_facts, fingerprint, spans_processes
 from .._engine.feed import epoch_order
 
+if TYPE_CHECKING:
+    from .._data.dataset import TaskDataset
+    from .multiseed import MultiSeedTrainer
+    from .trainer import Trainer
+
 __all__ = ["CopyView", "check_lrs", "check_seeds", "check_same_structure", "check_copies_agree", "epoch_plans"]
 
 
-def check_lrs(lrs):
+def check_lrs(lrs: Sequence[float] | None) -> list[float | None]:
     if lrs is None:
         return [None]
     if isinstance(lrs, (str, bytes)) or not isinstance(lrs, Sequence) or not len(lrs):
         raise TypeError(f"lrs must be a non-empty sequence of learning rates, got {lrs!r}.")
-    out = []
+    out: list[float | None] = []
     for lr in lrs:
         if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
             raise ValueError(f"lrs must hold positive numbers, got {lr!r}.")
@@ -32,7 +38,7 @@ def check_lrs(lrs):
     return out
 
 
-def check_seeds(seeds) -> list[int]:
+def check_seeds(seeds: Sequence[int]) -> list[int]:
     if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence) or not len(seeds):
         raise TypeError(f"seeds must be a non-empty sequence of ints, got {seeds!r}.")
     seeds = [check_int("seeds[i]", s, 0) for s in seeds]
@@ -45,7 +51,7 @@ class CopyView:
     """One copy as its callbacks see it (a ``TrainerLike``), while the states of
     all copies are stacked."""
 
-    def __init__(self, owner, k: int):
+    def __init__(self, owner: MultiSeedTrainer, k: int) -> None:
         self.owner, self.k = owner, k
         self.trainer = owner.trainers[k]
         self.stop_training = False
@@ -57,15 +63,15 @@ class CopyView:
     def _advance(self, record: dict) -> None:
         self.trainer._advance(record)
 
-    def get_weights(self):
+    def get_weights(self) -> list:
         return [jax.tree.map(lambda v: jnp.copy(v[self.k]), s.value)
                 for s in self.owner.engine.param_states]
 
-    def set_weights(self, weights):
+    def set_weights(self, weights: list) -> None:
         for s, w in zip(self.owner.engine.param_states, weights):
             s.value = jax.tree.map(lambda v, x: v.at[self.k].set(x), s.value, w)
 
-    def step_schedule(self, metric=None):
+    def step_schedule(self, metric: float | None = None) -> None:
         # The copy's own scheduler steps on its slice of the stacked schedule states.
         carrier = self.owner.engine.schedule.states
         own = self.trainer.engine.schedule.states
@@ -76,14 +82,14 @@ class CopyView:
         for s, v, n in zip(carrier, stacked, [s.value for s in own]):
             s.value = jax.tree.map(lambda a, b: a.at[self.k].set(b), v, n)
 
-    def save(self, path):
+    def save(self, path: str | os.PathLike[str]) -> NoReturn:
         raise TypeError("a MultiSeedTrainer saves all copies at once: "
                         "fit(..., checkpoint=path) or MultiSeedTrainer.save(path).")
 
 
-def check_same_structure(copies, trainers) -> None:
+def check_same_structure(copies: list[dict], trainers: list[Trainer]) -> None:
     """Every copy must have the weights and optimizer states of the first."""
-    def shapes(t):  # a weight with units: its shape and its unit
+    def shapes(t: Trainer) -> list[list[Any]]:  # a weight with units: its shape and its unit
         return [jax.tree.leaves(jax.tree.map(
             lambda v: (np.shape(v), str(u.get_unit(v))), s.value,
             is_leaf=lambda v: isinstance(v, u.Quantity))) for s in t.engine.train_states]
@@ -95,7 +101,7 @@ def check_same_structure(copies, trainers) -> None:
                              "same architecture on every call.")
 
 
-def check_copies_agree(owner, train, held: dict) -> None:
+def check_copies_agree(owner: MultiSeedTrainer, train: TaskDataset, held: dict) -> None:
     """With copies spread over several processes, each process must build the
     same copies on the same data (a clear error in every process otherwise)."""
     if not spans_processes(owner.engine.feeder.copy_sharding):
@@ -111,7 +117,8 @@ def check_copies_agree(owner, train, held: dict) -> None:
     check_agree(facts, "MultiSeedTrainer.fit")
 
 
-def epoch_plans(trainers, n: int, batch_size: int, drop_last: bool):
+def epoch_plans(trainers: Sequence[Trainer], n: int, batch_size: int,
+                drop_last: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """Every copy's shuffle for its next epoch: orders (K, n_batches, B) and tails."""
     plans = [epoch_order(t.seed, t.epoch, n, batch_size) for t in trainers]
     orders = np.stack([p[0] for p in plans])

@@ -7,6 +7,7 @@ import html
 import warnings
 from dataclasses import dataclass
 from types import SimpleNamespace
+from typing import Any, Callable, cast
 
 import brainstate
 import brainunit as u
@@ -18,10 +19,12 @@ from .._data.convert import as_dataset
 from .._checks import check_int
 from .._engine.programs import Engine
 from .._errors import ZeroGradientWarning
+from .fitloop import TrainData
 from .setup import check_model_and_optimizer
 from .._data.sources import TrialSource
-from .._engine.states import HiddenBatcher
-from .._engine.task import _probe, describe_task
+from .._data.dataset import TaskDataset
+from .._engine.states import HiddenBatcher, module_states
+from .._engine.task import TaskSpec, _probe, describe_task
 
 __all__ = ["ModelCheck", "check_model"]
 
@@ -80,14 +83,14 @@ class ModelCheck:
                 f"<p>weights</p>{self.weights.to_html(index=False)}")
 
 
-def _key(k) -> str:
+def _key(k: Any) -> str:
     for attr in ("key", "name", "idx"):
         if hasattr(k, attr):
             return str(getattr(k, attr))
     return str(k)
 
 
-def _leaves(name: str, value) -> list[tuple[str, object]]:
+def _leaves(name: str, value: Any) -> list[tuple[str, Any]]:
     """``(name, array)`` of every array in a state's value (Quantities kept whole)."""
     found = jax.tree_util.tree_flatten_with_path(
         value, is_leaf=lambda v: isinstance(v, u.Quantity))[0]
@@ -123,14 +126,14 @@ def _weight_table(params: dict, grads: dict) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["path", "shape", "grad_norm", "reached"])
 
 
-def _sample(data, batch_size: int):
+def _sample(data: TrainData, batch_size: int) -> TaskDataset:
     """A few trials of ``data``: a dataset, an ``(inputs, targets)`` pair, or the
     first epoch's draw of a :class:`TrialSource`."""
     data = data.trials(0) if isinstance(data, TrialSource) else as_dataset(data, "data")
     return data.subset(np.arange(min(batch_size, data.n_samples)))
 
 
-def _check_size(n_outputs: int, data, per_step: bool) -> None:
+def _check_size(n_outputs: int, data: TaskDataset, per_step: bool) -> None:
     if data.vector or n_outputs == data.n_classes:
         return
     layout = "(T, B, C)" if per_step else "(B, C)"
@@ -140,20 +143,22 @@ def _check_size(n_outputs: int, data, per_step: bool) -> None:
         f"exactly {data.n_classes} outputs, one logit per class.")
 
 
-def _run(model, hidden: HiddenBatcher, spec, batch: dict, params: dict):
+def _run(model: brainstate.nn.Module, hidden: HiddenBatcher, spec: TaskSpec, batch: dict,
+         params: dict) -> tuple[Any, jax.Array, jax.Array]:
     """The Trainer's loss on ``batch`` (:meth:`Engine.loss_and_stats`) and its
     gradient for every weight: ``(grads, loss, logits)``."""
-    outputs = []
+    outputs: list[jax.Array] = []
 
-    def forward(x):
+    def forward(x: jax.Array) -> jax.Array:
         hidden.start(x.shape[1])
         outputs.append(model(x))
         return outputs[-1]
 
     engine = SimpleNamespace(spec=spec, forward=forward)
 
-    def objective():
-        loss, _ = Engine.loss_and_stats(engine, batch)
+    def objective() -> tuple[jax.Array, jax.Array]:
+        # loss_and_stats reads only .spec and .forward of its engine: the namespace has both
+        loss, _ = Engine.loss_and_stats(cast(Engine, engine), batch)
         return loss, outputs[-1]
 
     try:
@@ -167,7 +172,7 @@ def _run(model, hidden: HiddenBatcher, spec, batch: dict, params: dict):
             f"{type(err).__name__}: {err}") from err
 
 
-def _check_finite(loss, logits, shape: tuple) -> None:
+def _check_finite(loss: jax.Array, logits: jax.Array, shape: tuple) -> None:
     values = np.asarray(logits, dtype=np.float64)
     bad = int(np.sum(~np.isfinite(values)))
     if bad or not np.isfinite(float(loss)):
@@ -178,8 +183,8 @@ def _check_finite(loss, logits, shape: tuple) -> None:
             f"(brainstate.environ dt) and any division or log inside the model.")
 
 
-def check_model(model: brainstate.nn.Module, data, *, batch_size: int = 4,
-                loss=None) -> ModelCheck:
+def check_model(model: brainstate.nn.Module, data: TrainData, *, batch_size: int = 4,
+                loss: Callable | None = None) -> ModelCheck:
     """Run ``model`` once on a few trials of ``data`` as the Trainer would, and check it.
 
     The hidden states are initialised and given a batch axis by the Trainer's
@@ -223,13 +228,17 @@ def check_model(model: brainstate.nn.Module, data, *, batch_size: int = 4,
     """
     check_model_and_optimizer(model, _NO_OPTIMIZER, loss)
     sample = _sample(data, check_int("batch_size", batch_size, 1))
-    params = model.states(brainstate.ParamState)
+    params = module_states(model, brainstate.ParamState)
     if not params:
         raise ValueError("model has no brainstate.ParamState weights to train: wrap what "
                          "should learn in brainstate.ParamState (e.g. use brainstate.nn."
                          "Linear, or brainstate.nn.Param for a constant).")
     hidden = HiddenBatcher(model)
-    forward = lambda x: (hidden.start(x.shape[1]), model(x))[1]  # noqa: E731
+
+    def forward(x: jax.Array) -> Any:
+        hidden.start(x.shape[1])
+        return model(x)
+
     n_outputs = _probe(sample, forward, "data")  # the Trainer's first-call messages
     _check_size(n_outputs, sample, sample.per_step)
     spec = describe_task(sample, forward, loss=loss, metrics={}, name="data",

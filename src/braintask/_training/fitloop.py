@@ -25,6 +25,7 @@ from .._callbacks.base import TrainerLike
 from .._callbacks.order import FitCallbacks
 from .._checks import check_int
 from .._data.dataset import TaskDataset
+from .._data.sources import TrialSource
 from .._distributed import is_main, to_host
 from .._engine.feed import combine_stats
 from .._engine.programs import Engine
@@ -33,7 +34,15 @@ from .._engine.task import check_held_out_copies
 from .._errors import TrainingDiverged
 from .._history import History
 
-__all__ = ["FitTarget", "FitView", "EpochResult", "run_fit", "progress_bar", "diverged"]
+__all__ = ["FitTarget", "FitView", "EpochResult", "Trials", "TrainData", "run_fit",
+           "progress_bar", "diverged"]
+
+#: One set of trials, as a fit or an evaluation accepts it: a dataset, or an
+#: ``(inputs, targets)`` pair of batch-major arrays.
+Trials = TaskDataset | Sequence[Any]
+#: A fit's training data: one set of trials, or a source of fresh trials every epoch.
+TrainData = Trials | TrialSource
+
 
 class FitView(TrainerLike, Protocol):
     """One copy as the fit loop drives it: what its callbacks see, and the step
@@ -130,7 +139,8 @@ class _EpochData:
     trials, the next epoch's drawn and placed on a background thread while the
     current one trains."""
 
-    def __init__(self, target: FitTarget, source: Any, first: TaskDataset, first_epoch: int):
+    def __init__(self, target: FitTarget, source: Any, first: TaskDataset,
+                 first_epoch: int) -> None:
         self.target, self.source, self.n = target, source, first.n_samples
         self._current = (first_epoch, target._place(first))
         self._pool = ThreadPoolExecutor(1) if source is not None else None
@@ -183,6 +193,7 @@ def run_fit(target: FitTarget, train: Any, held_sets: dict, *, epochs: int,
     epoch = min(v.epoch for v, a in zip(views, active) if a) if active.any() else 0
     source, first = _first_trials(target, train, epoch)
     spec = target.engine.spec
+    assert spec is not None  # fixed by check_data in _first_trials
     held_sets = spec.check_sets(first, held_sets, target.batch_size)
     check_held_out_copies(first, held_sets, stacklevel=4)
     target.metric_names = _metric_names(spec.metric_names(list(held_sets)), callbacks)
@@ -237,7 +248,8 @@ def _one_epoch(target: FitTarget, views: Sequence[FitView], data: _EpochData, he
                silent: np.ndarray, checkpoint: str | os.PathLike | None) -> None:
     """Train the active copies one epoch; record it and run their callbacks (and warn,
     once per fit and copy, when every gradient was zero: ``silent`` marks those warned)."""
-    spec, ks = target.engine.spec, np.flatnonzero(active)
+    spec, ks = target.engine.spec, [int(k) for k in np.flatnonzero(active)]
+    assert spec is not None  # fixed by check_data before the first epoch
     t0 = time.perf_counter()
     epoch = views[ks[0]].epoch
     lrs = target.engine.schedule.current(len(views))
@@ -249,7 +261,7 @@ def _one_epoch(target: FitTarget, views: Sequence[FitView], data: _EpochData, he
             target._undo_epoch()
             who = "" if len(views) == 1 else f"copy {target.copies[k]}: "
             raise diverged(finite, views[k].epoch + 1, views[k].history, n_steps, who)
-    records = {}
+    records: dict[int, dict[str, Any]] = {}
     for k, (stats, _, held_stats, n_steps) in zip(ks, results):
         view = views[k]
         who = "" if len(views) == 1 else f"copy {target.copies[k]}: "

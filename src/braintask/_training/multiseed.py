@@ -6,7 +6,7 @@ import copy
 import itertools
 import os
 import warnings
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import brainstate
 import jax
@@ -26,9 +26,12 @@ from .._history import History, summary_table
 from .._models.rate import LeakyRNNCell
 from .copies import (CopyView, check_copies_agree, check_lrs, check_same_structure, check_seeds,
                      epoch_plans)
-from .fitloop import EpochResult, run_fit
+from .fitloop import EpochResult, TrainData, Trials, run_fit
 from .setup import check_metrics, checked_eval_data, make_mesh
 from .trainer import Trainer
+
+if TYPE_CHECKING:
+    import pandas
 
 #: ``fit(callbacks=...)`` of a MultiSeedTrainer: callbacks every copy gets its own
 #: copy of, or a function of the copy (``{"seed": ..., "lr": ...}``) that builds them.
@@ -119,14 +122,16 @@ class MultiSeedTrainer:
     def __init__(self, build_model: Callable[[], brainstate.nn.Module], build_optimizer: Callable,
                  *, seeds: Sequence[int], lrs: Sequence[float] | None = None, batch_size: int,
                  loss: Callable | None = None, metrics: Mapping[str, Callable] | None = None,
-                 drop_last: bool = True, progress: bool | None = None, devices=None,
-                 init_states: str | None = None):
+                 drop_last: bool = True, progress: bool | None = None,
+                 devices: str | Sequence[jax.Device] | None = None,
+                 init_states: str | None = None) -> None:
         if not callable(build_model) or not callable(build_optimizer):
             raise TypeError(
                 "build_model and build_optimizer must be callables that return a new model and "
                 "a new optimizer, e.g. lambda: braintools.optim.Adam(lr=1e-3).")
-        self.copies = [{"seed": s, "lr": lr}
-                       for lr, s in itertools.product(check_lrs(lrs), check_seeds(seeds))]
+        self.copies: list[dict[str, Any]] = [
+            {"seed": s, "lr": lr}
+            for lr, s in itertools.product(check_lrs(lrs), check_seeds(seeds))]
         self.seeds = [c["seed"] for c in self.copies]
         self.progress = check_progress(progress)
         self.trainers: list[Trainer] = []
@@ -147,7 +152,7 @@ class MultiSeedTrainer:
         self.engine = Engine(first.model, first.optimizer, loss=loss,
                              metrics=check_metrics(metrics), train_batch=self.batch_size,
                              hidden=first.engine.hidden)
-        self.devices = None
+        self.devices: list[jax.Device] | None = None
         if devices is not None:
             from jax.sharding import NamedSharding, PartitionSpec as P
 
@@ -167,7 +172,7 @@ class MultiSeedTrainer:
         """One History per copy, in the order of :attr:`copies`."""
         return [t.history for t in self.trainers]
 
-    def summary(self, metrics: Sequence[str] | None = None):
+    def summary(self, metrics: Sequence[str] | None = None) -> pandas.DataFrame:
         """One row per copy (seed, learning rate, epochs, last metrics, criterion):
         a ``pandas.DataFrame``."""
         return summary_table(self.copies, self.histories, metrics)
@@ -308,8 +313,8 @@ class MultiSeedTrainer:
         check_copies_agree(self, train, held)
 
     # ------------------------------------------------------------------ training
-    def fit(self, train, test=None, *, epochs: int, val=None,
-            stop_at: Mapping[str, float] | None = None,
+    def fit(self, train: TrainData, test: Trials | None = None, *, epochs: int,
+            val: Trials | None = None, stop_at: Mapping[str, float] | None = None,
             patience: int | None = None, monitor: str | None = None, mode: str | None = None,
             restore_best: bool = True, criterion: Criterion | None = None,
             checkpoint: str | os.PathLike | None = None,
@@ -368,7 +373,7 @@ class MultiSeedTrainer:
             return copy.deepcopy(list(callbacks))
         return callbacks  # fit_callbacks names what is wrong
 
-    def evaluate(self, data: Any) -> list[dict]:
+    def evaluate(self, data: Trials) -> list[dict[str, float]]:
         """Loss and metrics of every copy on a dataset, in one compiled pass: one
         ``{"loss": ..., "acc": ...}`` dict per copy, in the order of :attr:`copies`
         (e.g. score the test set once, after choosing on the validation set)."""
@@ -379,7 +384,9 @@ class MultiSeedTrainer:
             stats = to_host(self.engine.eval_fn(self.engine.feeder.to_device(data)))
         finally:
             self._unstack()
-        names = self.engine.spec.stat_names()
+        spec = self.engine.spec
+        assert spec is not None  # fixed by checked_eval_data
+        names = spec.stat_names()
         return [{m: float(stats[m][0][k]) for m in names} for k in range(len(self.copies))]
 
     def predict(self, inputs: Any, *, states: bool = False) -> list:

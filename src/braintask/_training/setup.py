@@ -3,6 +3,8 @@ and the data a fit or an evaluation is given, shared by both trainers."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+
 import brainstate
 import jax
 import numpy as np
@@ -10,10 +12,14 @@ import numpy as np
 from .._distributed import check_agree, fingerprint
 from .._losses import accuracy
 
+if TYPE_CHECKING:
+    from .._data.dataset import TaskDataset
+    from .._engine.programs import Engine
+
 __all__ = ["check_metrics", "check_model_and_optimizer", "make_mesh", "checked_eval_data"]
 
 
-def check_metrics(metrics) -> dict:
+def check_metrics(metrics: Mapping[str, Callable] | None) -> dict[str, Callable]:
     metrics = dict(metrics or {})
     for name, fn in metrics.items():
         if not isinstance(name, str) or not name.isidentifier() or not callable(fn):
@@ -24,7 +30,7 @@ def check_metrics(metrics) -> dict:
     return {"acc": accuracy, **metrics}
 
 
-def check_model_and_optimizer(model, optimizer, loss):
+def check_model_and_optimizer(model: Any, optimizer: Any, loss: Any) -> None:
     if not isinstance(model, brainstate.nn.Module):
         raise TypeError(f"model must be a brainstate.nn.Module, got {type(model).__name__}.")
     if not hasattr(optimizer, "step") or not hasattr(optimizer, "register_trainable_weights"):
@@ -35,7 +41,8 @@ def check_model_and_optimizer(model, optimizer, loss):
         raise TypeError(f"loss must be a callable loss(logits, labels), got {type(loss).__name__}.")
 
 
-def make_mesh(devices, size: int, axis: str, what: str):
+def make_mesh(devices: str | Sequence[jax.Device], size: int, axis: str,
+              what: str) -> tuple[jax.sharding.Mesh, list[jax.Device]]:
     """A one-axis ``jax.sharding.Mesh`` over ``devices`` ("all" or a list), which
     must divide ``size`` (the ``what``)."""
     from jax.sharding import Mesh
@@ -53,7 +60,7 @@ def make_mesh(devices, size: int, axis: str, what: str):
     return Mesh(np.array(devices), (axis,)), devices
 
 
-def checked_eval_data(engine, data, who: str, spans: bool):
+def checked_eval_data(engine: Engine, data: Any, who: str, spans: bool) -> TaskDataset:
     """``data`` checked for ``engine``'s task; across processes (``spans``), every
     process must pass the same trials."""
     data = engine.check_data(data, "data")

@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Sequence
+import os
+from typing import Any, Callable, Literal, Mapping, Sequence, overload
 
 import brainstate
 import jax
 import jax.numpy as jnp
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._callbacks.base import Callback
 from .._callbacks.criterion import Criterion
 from .._callbacks.order import fit_callbacks
 from .._checkpoint.copies import copy_snapshot, load_copies, save_copies
+from .._data.dataset import TaskDataset
 from .._checks import check_choice, check_int, check_progress
 from .._distributed import check_agree, data_facts, fingerprint, process_count, to_host
 from .._engine.feed import epoch_order
 from .._engine.programs import Engine
 from .._engine.states import INIT_STATES, recorded
 from .._history import History
-from .fitloop import EpochResult, run_fit
+from .fitloop import EpochResult, TrainData, Trials, run_fit
 from .setup import check_metrics, check_model_and_optimizer, checked_eval_data, make_mesh
 
 __all__ = ["Trainer"]
@@ -127,19 +130,22 @@ class Trainer:
     (2, ['epoch', 'train_loss', 'train_acc'])
     """
 
-    def __init__(self, model: brainstate.nn.Module, optimizer, *, batch_size: int,
+    def __init__(self, model: brainstate.nn.Module, optimizer: Any, *, batch_size: int,
                  seed: int = 0, loss: Callable | None = None,
                  metrics: Mapping[str, Callable] | None = None, mode: str = "fused",
-                 drop_last: bool = True, progress: bool | None = None, devices=None,
-                 init_states: str | None = None):
+                 drop_last: bool = True, progress: bool | None = None,
+                 devices: str | Sequence[jax.Device] | None = None,
+                 init_states: str | None = None) -> None:
         check_model_and_optimizer(model, optimizer, loss)
         self.batch_size = check_int("batch_size", batch_size, 1)
         self.seed = check_int("seed", seed, 0)
         self.mode = check_choice("mode", mode, ("fused", "step"))
         self.drop_last = bool(drop_last)
         self.progress = check_progress(progress)
-        mesh, self.devices = (None, None) if devices is None else make_mesh(
-            devices, self.batch_size, "batch", "batch_size")
+        mesh: jax.sharding.Mesh | None = None
+        self.devices: list[jax.Device] | None = None
+        if devices is not None:
+            mesh, self.devices = make_mesh(devices, self.batch_size, "batch", "batch_size")
         self.init_states = None if init_states is None else check_choice(
             "init_states", init_states, INIT_STATES)
         self.engine = Engine(model, optimizer, loss=loss, metrics=check_metrics(metrics),
@@ -165,10 +171,11 @@ class Trainer:
         self.epoch += 1
         self.history.records.append(record)
 
-    def fit(self, train, test=None, *, epochs: int, val=None,
-            stop_at: Mapping[str, float] | None = None,
+    def fit(self, train: TrainData, test: Trials | None = None, *, epochs: int,
+            val: Trials | None = None, stop_at: Mapping[str, float] | None = None,
             patience: int | None = None, monitor: str | None = None, mode: str | None = None,
-            restore_best: bool = True, criterion: Criterion | None = None, checkpoint=None,
+            restore_best: bool = True, criterion: Criterion | None = None,
+            checkpoint: str | os.PathLike | None = None,
             callbacks: Sequence[Callback | Callable[[Any, dict], None]] = ()) -> History:
         """Train for ``epochs`` more epochs, evaluating ``val`` and ``test`` after each.
 
@@ -234,7 +241,7 @@ class Trainer:
                 checkpoint=checkpoint)
         return self.history
 
-    def evaluate(self, data) -> dict:
+    def evaluate(self, data: Trials) -> dict[str, float]:
         """Loss and metrics of the current model on a dataset, in one pass.
 
         Returns
@@ -246,9 +253,23 @@ class Trainer:
         """
         data = checked_eval_data(self.engine, data, "Trainer.evaluate", self.engine.mesh is not None)
         stats = self.engine.eval_fn(self.engine.feeder.to_device(data))
-        return {k: float(stats[k][0]) for k in self.engine.spec.stat_names()}
+        spec = self.engine.spec
+        assert spec is not None  # fixed by checked_eval_data
+        return {k: float(stats[k][0]) for k in spec.stat_names()}
 
-    def predict(self, inputs, *, states: bool = False):
+    @overload
+    def predict(self, inputs: ArrayLike, *, states: Literal[False] = False) -> np.ndarray: ...
+
+    @overload
+    def predict(self, inputs: ArrayLike, *,
+                states: Literal[True]) -> tuple[np.ndarray, dict[str, Any]]: ...
+
+    @overload
+    def predict(self, inputs: ArrayLike, *,
+                states: bool) -> np.ndarray | tuple[np.ndarray, dict[str, Any]]: ...
+
+    def predict(self, inputs: ArrayLike, *,
+                states: bool = False) -> np.ndarray | tuple[np.ndarray, dict[str, Any]]:
         """Outputs of the current model for batch-major ``(N, T, F)`` inputs, and
         optionally its hidden states at every step.
 
@@ -283,7 +304,8 @@ class Trainer:
         if not states:
             logits = to_host(self.engine.forward_fn(x))
             return logits.swapaxes(0, 1) if logits.ndim == 3 else logits
-        return recorded(*to_host(self.engine.record_fn(x)), self.engine.hidden.names)
+        logits, outs, traces = to_host(self.engine.record_fn(x))
+        return recorded(logits, outs, traces, self.engine.hidden.names)
 
     # ------------------------------------------------------------------ used by callbacks
     def get_weights(self) -> list:
@@ -300,12 +322,12 @@ class Trainer:
         self.engine.schedule.step(metric)
 
     # ------------------------------------------------------------------ checkpoints
-    def save(self, path) -> str:
+    def save(self, path: str | os.PathLike) -> str:
         """Save weights, optimizer state (schedule included), epoch, RNG key and
         History to a msgpack file, atomically (write, then rename)."""
         return save_copies(path, [copy_snapshot(self)])
 
-    def load(self, path) -> Trainer:
+    def load(self, path: str | os.PathLike) -> Trainer:
         """Restore a checkpoint written by :meth:`save`, to continue training.
 
         Everything is checked before anything is assigned: on a
@@ -333,7 +355,7 @@ class Trainer:
     def _views(self) -> list[Trainer]:
         return [self]
 
-    def _place(self, data) -> dict:
+    def _place(self, data: TaskDataset) -> dict:
         # one device: the data sits on it and the program gathers each minibatch; a
         # mesh: each process hands its devices their share of every minibatch
         feeder = self.engine.feeder
@@ -396,7 +418,7 @@ class Trainer:
         brainstate.random.DEFAULT.value = key
         return [held_stats]
 
-    def _check_processes_agree(self, train, held: dict) -> None:
+    def _check_processes_agree(self, train: TaskDataset, held: dict) -> None:
         """With a mesh over several processes: each process must hold the same
         run, or the global minibatches would mix different data (a clear error
         in every process, before any program runs)."""
