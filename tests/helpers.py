@@ -1,10 +1,12 @@
 """Builders and comparisons shared by the tests."""
 
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import brainmass
 import brainstate
@@ -13,6 +15,25 @@ import jax
 import numpy as np
 
 import braintask
+
+
+def helpers_env(**extra) -> dict:
+    """This process's environment (with ``extra``) for a subprocess script that imports
+    this module: this folder first on its PYTHONPATH."""
+    path = [str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]
+    return {**os.environ, **extra, "PYTHONPATH": os.pathsep.join(p for p in path if p)}
+
+
+def import_file(path):
+    """The module of the Python file ``path`` (a script of docs/, say), imported from
+    the file under its stem's name and entered in sys.modules (dataclasses look their
+    module up there), the import path left as it is."""
+    path = Path(path)
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def make_horn(seed=0, n_input=2, n_hidden=16, n_output=2):
@@ -89,3 +110,44 @@ def two_device_run(model: str, tmp_path) -> dict:
                           text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def assert_copy_equals_single(member, one, *, exact=False):
+    """A MultiSeedTrainer copy (``member``, one of its ``trainers``) against the single
+    Trainer run of its seed, as the MultiSeedTrainer docstring promises.
+
+    ``exact`` (plain SGD): weights and training metrics bit for bit. The held-out
+    metrics come from the copies' evaluation, which the compiler may round otherwise
+    in the last bit even where the weights are identical (seen: a test loss 1 ulp
+    apart, 1.2e-7), so they get ``rtol=3e-7``. Otherwise (Adam, or a gradient clip,
+    whose stacked updates may round otherwise too) weights "to about 1e-7" and losses
+    "to about 5e-8", read as a few float32 ulps: ``rtol=3e-7, atol=1e-7``.
+    """
+    a, b = member.history, one.history
+    assert a.metrics == b.metrics and len(a) == len(b)
+    close = dict(rtol=3e-7, atol=0) if exact else dict(rtol=3e-7, atol=1e-7)
+    same = dict(rtol=0, atol=0) if exact else close
+    for name in a.metrics:
+        if name != "time":
+            tol = same if name.startswith("train_") or name in ("epoch", "updates", "lr") \
+                else close
+            np.testing.assert_allclose(a[name], b[name], **tol, err_msg=name)
+    assert a.initial.keys() == b.initial.keys()
+    for name in a.initial:  # held-out metrics of the untrained copies
+        np.testing.assert_allclose(a.initial[name], b.initial[name], **close, err_msg=name)
+    assert_same_weights(weights(member.model), weights(one.model), **same)
+
+
+def early_stop_epoch(values, patience, mode="min"):
+    """Early stopping counted by hand on a metric's recorded values (strict
+    improvement, ``mode`` "min" or "max"): ``(epoch it stops at or None, best epoch)``."""
+    sign = 1.0 if mode == "min" else -1.0
+    best, best_epoch, wait = np.inf, None, 0
+    for epoch, value in enumerate(values, 1):
+        if sign * value < best:
+            best, best_epoch, wait = sign * value, epoch, 0
+        else:
+            wait += 1
+            if wait == patience:
+                return epoch, best_epoch
+    return None, best_epoch

@@ -3,7 +3,6 @@ checkpoints, loggers that survive a kill, and the hook contract."""
 
 import csv
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -19,7 +18,8 @@ import pytest
 import braintask
 from braintask._callbacks.base import MonitoredCallback, TrainerLike
 from fake_trainer import FakeTrainer
-from helpers import assert_same_weights, make_horn, trainer_for, weights
+from helpers import (assert_same_weights, early_stop_epoch, helpers_env, make_horn, trainer_for,
+                     weights)
 
 
 def hand_loop_with_schedule(train, seed, epochs, batch_size=16):
@@ -86,21 +86,24 @@ def test_reduce_lr_on_plateau_is_fed_the_monitored_metric(small_task):
 
 def test_early_stopping_mode_max_on_a_custom_metric(small_task):
     train, test = small_task
+    fit_set, val = train.split(48)  # stop on validation, not on the reported test set
     # higher is better, but the name holds "loss": the guess would be wrong
     neg = {"neg_loss": lambda logits, labels: -braintask.cross_entropy(logits, labels)}
-    stop = braintask.EarlyStopping("test_neg_loss", mode="max", patience=2, restore_best=False)
+    stop = braintask.EarlyStopping("val_neg_loss", mode="max", patience=2, restore_best=False)
     history = trainer_for(make_horn(), metrics=neg, lr=3e-2).fit(
-        train, test, epochs=12, callbacks=[stop])
-    values = history.test_neg_loss
-    assert history.best_epoch == int(np.argmax(values)) + 1
-    assert values[history.best_epoch - 1] == max(values)
-    if len(history) < 12:  # stopped: exactly `patience` epochs after the best
-        assert len(history) == history.best_epoch + 2
-        assert "did not improve for 2 epochs" in history.stop_reason
-    guessed = braintask.EarlyStopping("test_neg_loss", patience=50, restore_best=False)
+        fit_set, test, val=val, epochs=12, callbacks=[stop])
+    values = history.val_neg_loss
+    epoch, best = early_stop_epoch(values, patience=2, mode="max")  # counted by hand
+    assert epoch is not None and epoch < 12  # it stops, and where the count says
+    assert len(history) == epoch == best + 2 and history.best_epoch == best
+    assert values[best - 1] == max(values)
+    assert history.stop_reason == \
+        f"val_neg_loss did not improve for 2 epochs (best at epoch {best})"
+    guessed = braintask.EarlyStopping("val_neg_loss", patience=50, restore_best=False)
     other = trainer_for(make_horn(), metrics=neg, lr=3e-2).fit(
-        train, test, epochs=len(history), callbacks=[guessed])
-    assert other.best_epoch == int(np.argmin(other.test_neg_loss)) + 1
+        fit_set, test, val=val, epochs=len(history), callbacks=[guessed])
+    assert other.val_neg_loss == values  # the same run: only the direction differs
+    assert other.best_epoch == int(np.argmin(values)) + 1 != best
 
 
 def test_hooks_run_in_order_and_stop_training_ends_the_fit(small_task):
@@ -129,11 +132,12 @@ def test_hooks_run_in_order_and_stop_training_ends_the_fit(small_task):
 
 def test_checkpoint_keep_best_holds_the_best_epoch(small_task, tmp_path):
     train, test = small_task
+    fit_set, val = train.split(48)  # the best epoch is chosen on validation
     path = tmp_path / "best.msgpack"
     trainer = trainer_for(make_horn(), lr=3e-2)
-    history = trainer.fit(train, test, epochs=6, callbacks=[
-        braintask.Checkpoint(path, keep="best", monitor="test_acc")])
-    accs = history.test_acc
+    history = trainer.fit(fit_set, test, val=val, epochs=6, callbacks=[
+        braintask.Checkpoint(path, keep="best", monitor="val_acc")])
+    accs = history.val_acc
     best = int(np.argmax(accs)) + 1  # the first epoch with the highest accuracy
     restored = trainer_for(make_horn(seed=5), lr=3e-2).load(path)
     assert restored.epoch == best and len(restored.history) == best
@@ -223,8 +227,7 @@ def test_early_stopping_on_a_fake_trainer_restores_the_best_weights():
 
 
 KILLED_RUN = """
-import os, signal, sys
-sys.path.insert(0, {tests!r})
+import os, signal
 import brainstate, brainunit as u
 brainstate.environ.set(dt=1.0 * u.ms)
 import braintask
@@ -244,10 +247,11 @@ trainer_for(make_horn()).fit(train, test, epochs=6, checkpoint={ckpt!r}, callbac
 @pytest.mark.slow
 def test_csv_and_json_logs_survive_a_kill_and_continue_after_resume(small_task, tmp_path):
     paths = {"ckpt": str(tmp_path / "run.msgpack"), "csv": str(tmp_path / "log.csv"),
-             "jsonl": str(tmp_path / "log.jsonl"), "tests": os.path.dirname(__file__)}
+             "jsonl": str(tmp_path / "log.jsonl")}
     script = tmp_path / "killed.py"
     script.write_text(textwrap.dedent(KILLED_RUN.format(**paths)))
-    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
+                          env=helpers_env())  # the script imports helpers
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     with open(paths["csv"]) as f:
         rows = list(csv.DictReader(f))

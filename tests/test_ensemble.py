@@ -10,7 +10,8 @@ import braintools
 import pytest
 
 import braintask
-from helpers import assert_same_weights, make_horn, trainer_for, unseeded_horn, weights
+from helpers import (assert_copy_equals_single, assert_same_weights, helpers_env, make_horn,
+                     trainer_for, unseeded_horn, weights)
 
 
 def grid(seeds, lrs=None, build_optimizer=None, **kw):
@@ -37,8 +38,8 @@ def test_multi_seed_copies_match_single_runs(small_task):
     assert len(histories) == 3
     for seed, hist, member in zip(seeds, histories, ensemble.trainers):
         one = single(train, test, seed, 3)
-        assert hist.allclose(one.history, rtol=1e-4, atol=1e-5), seed
-        assert_same_weights(weights(member.model), weights(one.model), rtol=1e-4, atol=1e-5)
+        # Adam: to about 1e-7 (a few float32 ulps), as the MultiSeedTrainer docstring says
+        assert_copy_equals_single(member, one)
         # after the fit each copy is a usable Trainer on its own (evaluate, predict)
         assert member.evaluate(test)["acc"] == pytest.approx(hist[-1]["test_acc"], abs=1e-6)
         assert member.predict(train.inputs).shape == (train.n_samples, 2)
@@ -165,8 +166,6 @@ def test_multi_seed_rejects_bad_seeds():
 
 
 TWO_DEVICES = """
-import sys
-sys.path.insert(0, {tests!r})
 import brainstate, braintools, brainunit as u, jax
 brainstate.environ.set(dt=1.0 * u.ms)
 import braintask
@@ -195,12 +194,10 @@ print("ok")
 
 @pytest.mark.slow
 def test_copies_spread_over_two_devices_match_one_device(tmp_path):
-    import os
-
     script = tmp_path / "two_devices.py"
-    script.write_text(textwrap.dedent(TWO_DEVICES.format(tests=os.path.dirname(__file__))))
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
-           "JAX_PLATFORMS": "cpu"}
+    script.write_text(textwrap.dedent(TWO_DEVICES))
+    env = helpers_env(XLA_FLAGS="--xla_force_host_platform_device_count=2",
+                      JAX_PLATFORMS="cpu")  # the script imports helpers
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                           timeout=300, env=env)
     assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-3000:]

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import braintask
-from helpers import make_horn, optimizer_leaves, trainer_for
+from helpers import helpers_env, make_horn, optimizer_leaves, trainer_for
 
 TRAIN, TEST = braintask.delayed_match_task(96, seq_len=6, n_symbols=2, seed=3).split(64)
 
@@ -56,8 +56,7 @@ def test_exception_in_a_callback_then_resume(tmp_path, straight):
 
 
 KILLED = textwrap.dedent("""
-    import os, signal, sys
-    sys.path.insert(0, {tests!r})
+    import os, signal
     import braintask, braintools, brainstate, brainunit as u
     from helpers import make_horn, optimizer_leaves, trainer_for
     brainstate.environ.set(dt=1.0 * u.ms)
@@ -77,9 +76,9 @@ KILLED = textwrap.dedent("""
 def test_process_killed_between_epochs_then_resume(tmp_path, straight):
     path = str(tmp_path / "killed.msgpack")
     script = tmp_path / "killed.py"
-    script.write_text(KILLED.format(tests=os.path.dirname(__file__), path=path))
+    script.write_text(KILLED.format(path=path))
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "MPLBACKEND": "Agg"})
+                          env=helpers_env(MPLBACKEND="Agg"))  # the script imports helpers
     assert done.returncode == -9, done.stderr[-2000:]
     assert [p for p in os.listdir(tmp_path) if ".tmp-" in p] == []
     resumed = new_trainer(seed_weights=7).load(path)

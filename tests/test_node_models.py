@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import braintask
-from helpers import two_device_run
+from helpers import assert_copy_equals_single, two_device_run
 
 
 def wilson_cowan(n=16, **kw):
@@ -67,15 +67,20 @@ def test_damped_stuart_landau_learns_too(dms):
 def test_wong_wang_learns_with_a_large_gain_and_a_10_ms_step(dms):
     """Its gating variables have a 100 ms time constant: at dt = 1 ms the 8 steps
     barely move them (chance after 15 epochs when written); at 10 ms with gain 30,
-    seeds 0-3 all reached 1.00 held out at some epoch within 10."""
+    seeds 0-3 all reached 1.00 held out at some epoch within 10, though not always
+    at the last. The epoch is chosen on a validation split carved from the training
+    trials, and the test accuracy reported at that epoch (seed 0, when rewritten so:
+    validation 1.00 first at epoch 9, test 1.00 there)."""
     def build():
         return braintask.NodeNetwork(brainmass.WongWangStep(16), 2, 2, drive="coherence",
                                      couple_from="S1", read=("S1", "S2"), input_gain=30.0)
     brainstate.environ.set(dt=10.0 * u.ms)
     train, test = dms
+    fit_set, val = train.split(144)
     t = trainer(0, build)
-    t.fit(train, test, epochs=10)
-    assert max(t.history.to_pandas()["test_acc"]) >= max(0.75, majority(test) + 0.2)
+    t.fit(fit_set, test, val=val, epochs=10)
+    chosen = t.history.best("val_acc", mode="max")  # the first epoch of best validation
+    assert chosen["test_acc"] >= max(0.75, majority(test) + 0.2), chosen
 
 
 def test_the_readout_has_no_units_even_for_states_with_units(dms):
@@ -93,10 +98,26 @@ def test_the_readout_has_no_units_even_for_states_with_units(dms):
     assert states["node/rE"].shape == (8, 5, 16)
 
 
-def test_per_step_readout(dms):
-    net = wilson_cowan(per_step=True)
-    braintask.batch_hidden_states(net, 4)
-    assert net(np.zeros((8, 4, 2))).shape == (8, 4, 2)
+def readout_of(model, features):
+    """The model's linear readout applied by hand to ``(..., n)`` features."""
+    w = model.readout.weight.value
+    return np.asarray(features) @ np.asarray(w["weight"]) + np.asarray(w["bias"])
+
+
+def test_per_step_readout_reads_every_recorded_step(dms):
+    train, _ = dms
+    x = train.inputs[:4]
+    t = trainer(0, lambda: wilson_cowan(per_step=True))
+    logits, states = t.predict(x, states=True)
+    assert logits.shape == (4, 8, 2) and states["node/rE"].shape == (8, 4, 16)
+    # step t's logits are the readout of the rates recorded after step t
+    hand = readout_of(t.model, states["node/rE"]).swapaxes(0, 1)
+    np.testing.assert_allclose(logits, hand, rtol=1e-5, atol=1e-6)
+    assert np.ptp(logits, axis=1).max() > 1e-3  # the steps differ: no step is read twice
+    # and the last step's are what the same network without per_step returns
+    last = trainer(0)
+    assert weights(last.model) == weights(t.model)
+    np.testing.assert_allclose(last.predict(x), logits[:, -1], rtol=1e-5, atol=1e-6)
 
 
 def test_named_node_constants_become_trainable_per_unit(dms):
@@ -122,15 +143,21 @@ def test_a_checkpoint_resumes_bit_for_bit(dms, tmp_path):
     assert records(resumed.history) == records(straight.history)
 
 
-def test_two_seeds_at_once(dms):
+def test_two_seeds_at_once_equal_their_single_runs_bit_for_bit_under_sgd(dms):
+    """SGD, where the MultiSeedTrainer promises bit for bit. (With Adam and a gradient
+    clip, as the other tests here train, the copies' last-bit differences grew to 7e-5
+    in the weights and 8e-6 in the test loss within 2 epochs when written.)"""
     train, test = dms
-    grid = braintask.MultiSeedTrainer(
-        wilson_cowan, lambda: braintools.optim.Adam(lr=1e-2, grad_clip_norm=1.0),
-        seeds=[0, 1], batch_size=16, progress=False)
-    grid.fit(train, test, epochs=2)
-    last = [h[-1] for h in grid.histories]
-    assert len(last) == 2 and last[0]["train_loss"] != last[1]["train_loss"]
-    assert all(np.isfinite(r["test_loss"]) for r in last)
+    sgd = lambda: braintools.optim.SGD(lr=0.1)  # noqa: E731
+    grid = braintask.MultiSeedTrainer(wilson_cowan, sgd, seeds=[0, 1], batch_size=16,
+                                      progress=False)
+    histories = grid.fit(train, test, epochs=2)
+    for seed, member in zip([0, 1], grid.trainers):
+        brainstate.random.seed(seed)
+        one = braintask.Trainer(wilson_cowan(), sgd(), batch_size=16, seed=seed, progress=False)
+        one.fit(train, test, epochs=2)
+        assert_copy_equals_single(member, one, exact=True)
+    assert histories[0][-1]["train_loss"] != histories[1][-1]["train_loss"]
 
 
 @pytest.mark.parametrize("kw, words", [

@@ -66,15 +66,25 @@ def test_gradients_reach_the_input_and_recurrent_weights(dms):
     assert braintask.count_parameters(spiking(16)) == 2 * 16 + 16 + 16 * 16 + 16 * 2 + 2
 
 
-@pytest.mark.parametrize("readout", ["trace", "membrane"])
-def test_per_step_readout_and_unitless_logits(readout):
-    net = spiking(8, readout=readout, per_step=True, tau=15 * u.ms, tau_syn=3.0)
-    braintask.batch_hidden_states(net, 4)
-    logits = net(np.ones((6, 4, 2), np.float32))
-    assert logits.shape == (6, 4, 2) and not isinstance(logits, u.Quantity)
-    net = spiking(8, readout=readout)
-    braintask.batch_hidden_states(net, 4)
-    assert net(np.ones((6, 4, 2), np.float32)).shape == (4, 2)
+@pytest.mark.parametrize("readout, state", [("trace", "trace"), ("membrane", "V")])
+def test_per_step_readout_reads_every_recorded_step(readout, state):
+    def build(**kw):
+        return spiking(8, readout=readout, tau=15 * u.ms, tau_syn=3.0, **kw)
+
+    x = 1.0 + np.random.default_rng(0).normal(size=(4, 6, 2)).astype(np.float32)
+    t = trainer(0, lambda: build(per_step=True))
+    logits, states = t.predict(x, states=True)
+    assert logits.shape == (4, 6, 2) and not isinstance(logits, u.Quantity)
+    assert states["spike"].sum() > 0  # units fire: the trace is not all zeros
+    # step t's logits are the readout of the trace (or membrane) recorded after step t
+    w = t.model.readout.weight.value
+    hand = states[state] @ np.asarray(w["weight"]) + np.asarray(w["bias"])
+    np.testing.assert_allclose(logits, hand.swapaxes(0, 1), rtol=1e-5, atol=1e-6)
+    assert np.ptp(logits, axis=1).max() > 1e-3  # the steps differ: no step is read twice
+    # and the last step's are what the same network without per_step returns
+    last = trainer(0, build)
+    assert_same_weights(weights(last.model), weights(t.model), rtol=0, atol=0)
+    np.testing.assert_allclose(last.predict(x), logits[:, -1], rtol=1e-5, atol=1e-6)
 
 
 def test_a_silent_network_is_reported(dms):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import braintask
-from helpers import assert_same_weights, make_horn, trainer_for, weights
+from helpers import assert_same_weights, early_stop_epoch, make_horn, trainer_for, weights
 
 
 def test_case_study_reaches_full_heldout_accuracy_from_chance():
@@ -106,14 +106,17 @@ def test_stop_at_target(small_task):
     assert "reached" in history.stop_reason
 
 
-def test_patience_restores_best_weights(small_task):
+def test_patience_stops_where_a_hand_count_says_and_restores_the_best(small_task):
     train, test = small_task
-    trainer = trainer_for(make_horn(), lr=0.3)  # too large a step: held-out loss jumps around
-    history = trainer.fit(train, test, epochs=30, patience=2)
-    best = history.best("test_loss")
-    assert history.best_epoch == best["epoch"]
-    assert len(history) == 30 or "did not improve" in history.stop_reason
-    assert trainer.evaluate(test)["loss"] == pytest.approx(best["test_loss"], rel=1e-5)
+    fit_set, val = train.split(48)
+    trainer = trainer_for(make_horn(), lr=0.3)  # too large a step: val loss jumps around
+    history = trainer.fit(fit_set, test, val=val, epochs=30, patience=2)  # watches val_loss
+    stop, best = early_stop_epoch(history.val_loss, patience=2)
+    assert stop is not None and stop < 30  # it stopped early, and not before the count did
+    assert len(history) == stop and history.best_epoch == best
+    assert history.stop_reason == f"val_loss did not improve for 2 epochs (best at epoch {best})"
+    # the weights are put back to the best epoch's
+    assert trainer.evaluate(val)["loss"] == pytest.approx(history[best - 1]["val_loss"], rel=1e-5)
 
 
 def test_checkpoint_resume_equals_straight_run(small_task, tmp_path):

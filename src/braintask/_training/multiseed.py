@@ -53,11 +53,15 @@ class MultiSeedTrainer:
     epoch): one compilation instead of one per copy. Each copy starts from
     its own model's initial hidden states (its own draw, for a random
     ``init_state``), so it equals the single :class:`Trainer` run of its seed:
-    bit for bit under SGD; under Adam (and other optimizers that divide by a
-    running root mean square) the compiled update of stacked copies may round
-    otherwise in the last bit, so weights agree to about 1e-7 and losses to
-    about 5e-8 over tens of epochs (HORN and GRU networks); in chaotic
-    dynamics such differences can grow with training.
+    under plain SGD its weights and training metrics bit for bit (its held-out
+    metrics, computed inside the stacked program, to the last bit or two);
+    with gradient clipping, or under Adam (and other optimizers that divide by
+    a running root mean square), the compiled update of stacked copies may
+    round otherwise in the last bit, so weights agree to a few 1e-7 and losses
+    to about 1e-7 over a few epochs (vanilla RNN, HORN and GRU networks); in
+    oscillator networks and other sensitive dynamics such differences grow
+    with training (Wilson-Cowan networks under clipped Adam: 7e-5 in the
+    weights after two epochs).
 
     Copies may differ in seed and learning rate, because the rate lives in the
     optimizer's schedule states, which are stacked like the weights. Other
