@@ -4,7 +4,9 @@
 built site in Chromium), `nox -s readers` / `nox -s notebooks` (the built site's code
 and notebooks run without the site's tooling), `nox -s bench` (benchmarks/compare_loops.py;
 e.g. `nox -s bench -- --quick`), `nox -s bench_neurogym` (benchmarks/fresh_trials.py:
-braintask against neurogym + PyTorch on fresh trials; e.g. `nox -s bench_neurogym -- --quick`)."""
+braintask against neurogym + PyTorch on fresh trials; e.g. `nox -s bench_neurogym -- --quick`),
+`nox -s typecheck` (mypy on src/braintask, configured in pyproject.toml's [tool.mypy]),
+`nox -s lowest` (the tests with every dependency at its lowest allowed version; needs uv)."""
 
 import os
 import shutil
@@ -56,6 +58,28 @@ def tests(session):
                 env={"MPLBACKEND": "Agg", **JAX_CACHE})
 
 
+@nox.session(python=PYTHON, default=False, venv_backend="uv")
+def lowest(session):
+    """The quick test suite with every dependency of braintask (and of its spiking extra)
+    at the lowest version pyproject.toml allows: uv's `--resolution lowest-direct` pins
+    them (the transitive ones at their newest compatible; jax pins its own jaxlib), the
+    test group resolves as usual. Wheels only: where a Python has no wheel of a lower
+    bound (pandas 2.0.0 on 3.12), the lowest version with one. Needs uv; not a default
+    session. `.ci/run` checks the bounds on Python 3.11 (brainstate 0.5 / braintools 0.3);
+    with `--force-python 3.12` it is brainstate 0.6 / braintools 0.4. Arguments after
+    `--` go to pytest, e.g. `nox -s lowest -- -n 0`."""
+    pins = Path(session.create_tmp()) / "lowest.txt"
+    session.run_install("uv", "pip", "compile", "--quiet", "--resolution", "lowest-direct",
+                        "--only-binary", ":all:", "--python", str(Path(session.bin) / "python"),
+                        "--extra", "spiking", "--no-header", "--no-annotate",
+                        "pyproject.toml", "-o", str(pins))
+    session.log("lowest direct versions:\n" + pins.read_text())
+    session.install("-c", str(pins), "-e", ".[spiking]",  # braintask's dependencies as pinned
+                    *nox.project.dependency_groups(nox.project.load_toml("pyproject.toml"), "test"))
+    session.run("pytest", "-n", "auto", "--dist", "loadscope", *session.posargs,
+                env={"MPLBACKEND": "Agg", **JAX_CACHE})
+
+
 def sphinx(session, builder, root):
     """Execute every page and build with ``builder`` into ``root`` (doctrees, executed
     notebooks and output under it, so two builds can run side by side), then check the
@@ -70,7 +94,8 @@ def sphinx(session, builder, root):
         "sphinx-build", "-E", "-W", "-n", "--keep-going", "-j", "auto", "-b", builder,
         "-d", str(root / "doctrees"), "docs", str(root / builder), *session.posargs, env=env,
     )
-    session.run("python", "docs/check_claims.py", str(root / "jupyter_execute"))
+    session.run("python", "docs/check_claims.py", str(root / "jupyter_execute"),
+                "--manifest", "docs/claims.json")
 
 
 @nox.session(python=PYTHON)
@@ -131,15 +156,19 @@ def site(session):
 
 @nox.session(python=PYTHON, default=False)
 def study(session):
-    """Run a recorded study, studies/<name>.py: `nox -s study -- memory` (resumes where
-    a killed run stopped; `--jobs 2` for two worker processes; `--quick --record PATH`
-    for a small run of the whole path, written to PATH). Not a default session."""
-    if not session.posargs:
+    """Run a recorded study, studies/<name>.py, as the module studies.<name>: `nox -s
+    study -- memory` (resumes where a killed run stopped; `--jobs 2` for two worker
+    processes; `--quick --record PATH` for a small run of the whole path, written to
+    PATH). Not a default session."""
+    names = [p.stem for p in sorted((ROOT / "studies").glob("[a-z]*.py"))]
+    if not session.posargs or session.posargs[0] not in names:
         session.error("name the study: `nox -s study -- memory`; the studies are "
-                      + ", ".join(p.stem for p in sorted((ROOT / "studies").glob("[a-z]*.py"))))
+                      + ", ".join(names))
     name, *args = session.posargs
     install(session, "test")
-    session.run("python", f"studies/{name}.py", *args, env={"MPLBACKEND": "Agg", **JAX_CACHE})
+    session.chdir(ROOT)  # where the package studies imports from
+    session.run("python", "-m", f"studies.{name}", *args,
+                env={"MPLBACKEND": "Agg", **JAX_CACHE})
 
 
 @nox.session(python=PYTHON)
@@ -154,6 +183,20 @@ def package(session):
     dists = sorted(str(p) for p in out.iterdir())
     session.run("twine", "check", "--strict", *dists)
     session.run("python", "tests/check_dists.py", *dists)
+
+
+@nox.session(python=PYTHON)
+def typecheck(session):
+    """mypy on the whole package, src/braintask (pyproject.toml's [tool.mypy]), with
+    braintask installed so that the types jax, numpy, brainstate and braintools ship are
+    checked against. Arguments after `--` replace the path, e.g. `nox -s
+    typecheck -- src/braintask/_data`."""
+    install(session, "typecheck")
+    # Checked as the session's Python: the stubs installed for it may need it (numpy 2.5's,
+    # installed on 3.12+, use 3.12 syntax). pyproject's python_version, 3.11, is the floor
+    # that CI checks (its typecheck runs on 3.11).
+    session.run("mypy", "--python-version", str(session.python),
+                *(session.posargs or ["src/braintask"]))
 
 
 @nox.session(python=PYTHON, default=False)
