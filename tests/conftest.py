@@ -44,3 +44,12 @@ def pytest_collection_modifyitems(config, items):
     if slow:
         config.hook.pytest_deselected(items=slow)
         items[:] = [item for item in items if not item.get_closest_marker("slow")]
+
+
+@pytest.fixture(scope="module")
+def dms():
+    """Noisy 2-symbol delayed match-to-sample, 192 trials to train on and 64 held out:
+    every held-out trial is new."""
+    return braintask.delayed_match_task(256, seq_len=8, n_symbols=2, seed=5,
+                                        noise=0.05).split(192)
+

@@ -151,3 +151,14 @@ def early_stop_epoch(values, patience, mode="min"):
             if wait == patience:
                 return epoch, best_epoch
     return None, best_epoch
+
+
+def records(history):
+    """A History's records without the wall times (which differ between runs)."""
+    return [{k: v for k, v in r.items() if k != "time"} for r in history.records]
+
+
+def majority(data):
+    """The majority-class rate of a dataset with one label per trial."""
+    return float(np.bincount(np.asarray(data.targets)).max() / len(data.targets))
+

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import braintask
-from helpers import assert_copy_equals_single, two_device_run
+from helpers import assert_copy_equals_single, majority, records, two_device_run
 
 
 def wilson_cowan(n=16, **kw):
@@ -26,21 +26,6 @@ def trainer(seed=0, build=wilson_cowan, **kw):
 def weights(model):
     return {k: [np.asarray(u.get_magnitude(v)).tobytes() for v in jax.tree.leaves(s.value)]
             for k, s in model.states(brainstate.ParamState).items()}
-
-
-def records(history):
-    return [{k: v for k, v in r.items() if k != "time"} for r in history.records]
-
-
-def majority(data):
-    return float(np.bincount(np.asarray(data.targets)).max() / len(data.targets))
-
-
-@pytest.fixture(scope="module")
-def dms():
-    """Noisy 2-symbol delayed match-to-sample: every held-out trial is new."""
-    return braintask.delayed_match_task(256, seq_len=8, n_symbols=2, seed=5,
-                                        noise=0.05).split(192)
 
 
 @pytest.mark.parametrize("seed", [0, 1])

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import braintask
-from helpers import assert_same_weights, two_device_run, weights
+from helpers import assert_same_weights, majority, records, two_device_run, weights
 
 
 def spiking(n=32, **kw):
@@ -18,21 +18,6 @@ def trainer(seed=0, build=spiking, **kw):
     brainstate.random.seed(seed)
     return braintask.Trainer(build(), braintools.optim.Adam(lr=1e-2, grad_clip_norm=1.0),
                              batch_size=16, seed=seed, progress=False, **kw)
-
-
-def records(history):
-    return [{k: v for k, v in r.items() if k != "time"} for r in history.records]
-
-
-def majority(data):
-    return float(np.bincount(np.asarray(data.targets)).max() / len(data.targets))
-
-
-@pytest.fixture(scope="module")
-def dms():
-    """Noisy 2-symbol delayed match-to-sample: every held-out trial is new."""
-    return braintask.delayed_match_task(256, seq_len=8, n_symbols=2, seed=5,
-                                        noise=0.05).split(192)
 
 
 @pytest.mark.parametrize("seed", [0, 1])

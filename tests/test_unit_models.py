@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import braintask
+from helpers import records
 from braintask._checkpoint.format import named_params
 
 
@@ -50,10 +51,6 @@ def exact(model):
         return (np.asarray(u.get_mantissa(x)).tobytes(), str(u.get_unit(x)))
     return {k: jax.tree.map(one, s.value, is_leaf=lambda v: isinstance(v, u.Quantity))
             for k, s in named_params(model).items()}
-
-
-def records(history):
-    return [{k: v for k, v in r.items() if k != "time"} for r in history.records]
 
 
 @pytest.mark.slow
