@@ -64,11 +64,13 @@ def lowest(session):
     at the lowest version pyproject.toml allows: uv's `--resolution lowest-direct` pins
     them (the transitive ones at their newest compatible; jax pins its own jaxlib), the
     test group resolves as usual. Wheels only: where a Python has no wheel of a lower
-    bound (pandas 2.0.0 on 3.12), the lowest version with one. Needs uv; not a default
+    bound (matplotlib 3.8.0 on 3.13), the lowest version with one. Needs uv; not a default
     session. `.ci/run` checks the bounds on Python 3.11 (brainstate 0.5 / braintools 0.3);
     with `--force-python 3.12` it is brainstate 0.6 / braintools 0.4. Arguments after
     `--` go to pytest, e.g. `nox -s lowest -- -n 0`."""
-    pins = Path(session.create_tmp()) / "lowest.txt"
+    # in the environment, not session.create_tmp(): that would point TMPDIR, and so the
+    # tests' tmp_path, inside this clone, where Study.repository() finds the clone
+    pins = Path(session.virtualenv.location) / "lowest.txt"
     session.run_install("uv", "pip", "compile", "--quiet", "--resolution", "lowest-direct",
                         "--only-binary", ":all:", "--python", str(Path(session.bin) / "python"),
                         "--extra", "spiking", "--no-header", "--no-annotate",
