@@ -137,11 +137,11 @@ def diverged(finite: np.ndarray, epoch: int, history: History, n_steps: int,
 class _EpochData:
     """The training data of each epoch: a fixed dataset placed once, or a source's
     trials, the next epoch's drawn and placed on a background thread while the
-    current one trains."""
+    current one trains (none past ``end``, the first epoch this fit does not train)."""
 
     def __init__(self, target: FitTarget, source: Any, first: TaskDataset,
-                 first_epoch: int) -> None:
-        self.target, self.source, self.n = target, source, first.n_samples
+                 first_epoch: int, end: int) -> None:
+        self.target, self.source, self.n, self.end = target, source, first.n_samples, end
         self._current = (first_epoch, target._place(first))
         self._pool = ThreadPoolExecutor(1) if source is not None else None
         self._next: tuple[int, Future] | None = None
@@ -159,7 +159,8 @@ class _EpochData:
         else:
             data = self._draw(epoch)
         self._current = (epoch, data)
-        if self._pool is not None and (self._next is None or self._next[0] != epoch + 1):
+        if (self._pool is not None and epoch + 1 < self.end
+                and (self._next is None or self._next[0] != epoch + 1)):
             self._next = (epoch + 1, self._pool.submit(self._draw, epoch + 1))
         return data
 
@@ -200,7 +201,7 @@ def run_fit(target: FitTarget, train: Any, held_sets: dict, *, epochs: int,
     target._check_processes_agree(first, held_sets)
     for view in views:
         view.history.chance = spec.chance
-    data = _EpochData(target, source, first, epoch)
+    data = _EpochData(target, source, first, epoch, end=epoch + epochs)
     held = {k: target.engine.feeder.to_device(d) for k, d in held_sets.items()}
     target._begin()
     try:
