@@ -9,24 +9,7 @@ import numpy as np
 import pytest
 
 import braintask
-
-
-def rollout(cell, x, noise=None, alpha=None):
-    """The cell's equation written out in NumPy: ``x`` (T, B, F); ``noise`` a list of
-    (input noise, recurrent noise) per step, already scaled, or None."""
-    alpha = cell.alpha if alpha is None else alpha
-    w_in, w_rec = np.asarray(cell.w_in.value), np.asarray(cell.w_rec.value)
-    if cell.signs is not None:
-        w_in, w_rec = np.abs(w_in), np.abs(w_rec) * cell.signs[:, None]
-    b = np.asarray(cell.b.value)
-    r = np.zeros((x.shape[1], cell.num_out))
-    out = []
-    for t in range(x.shape[0]):
-        n_in, n_rec = (0.0, 0.0) if noise is None else noise[t]
-        pre = r @ w_rec + (x[t] + n_in) @ w_in + b + n_rec
-        r = (1 - alpha) * r + alpha * np.maximum(pre, 0.0)
-        out.append(r.copy())
-    return np.stack(out)
+from helpers import leaky_rollout as rollout
 
 
 @pytest.mark.parametrize("dale", [False, True])

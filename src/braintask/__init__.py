@@ -14,6 +14,8 @@ The whole public API:
 - losses and metrics: :func:`cross_entropy`, :func:`masked_cross_entropy`, :func:`accuracy`;
   for continuous targets :func:`masked_mean_squared_error`, :func:`angular_error`;
   trials scored as the field scores them: :func:`trial_performance`
+- regularisers: :class:`RatePenalty`, :class:`WeightPenalty`, or any :class:`Penalty`
+  (given a :class:`PenaltyInputs`)
 - models: :class:`RecurrentClassifier`, :class:`LeakyRNNCell` (the field's leaky rate
   network, with Dale's law), :class:`NodeNetwork`, :class:`SpikingNetwork`,
   :func:`count_parameters`;
@@ -36,8 +38,9 @@ The whole public API:
 from ._checks import default_mode
 from ._errors import CheckpointError, TrainingDiverged, ZeroGradientWarning
 from ._history import History
-from ._losses import (accuracy, angular_error, cross_entropy, masked_cross_entropy,
+from ._objective.losses import (accuracy, angular_error, cross_entropy, masked_cross_entropy,
                       masked_mean_squared_error, trial_performance)
+from ._objective.penalties import Penalty, PenaltyInputs, RatePenalty, WeightPenalty
 # trials
 from ._data.cogtask import from_cogtask
 from ._data.convert import as_dataset
@@ -105,6 +108,10 @@ __all__ = [
     "masked_mean_squared_error",
     "angular_error",
     "trial_performance",
+    "RatePenalty",
+    "WeightPenalty",
+    "Penalty",
+    "PenaltyInputs",
     "RecurrentClassifier",
     "LeakyRNNCell",
     "NodeNetwork",

@@ -41,8 +41,8 @@ def default_mode(metric: str) -> str:
     """Whether a smaller (``"min"``) or larger (``"max"``) value of ``metric`` is better.
 
     The one place where the direction is guessed from a name: metrics whose name
-    contains ``loss``, ``error`` or ``break`` (``fix_break``) are minimised, every other metric (accuracies)
-    is maximised. Everything that compares epochs (``EarlyStopping``,
+    contains ``loss``, ``error``, ``break`` (``fix_break``) or ``penalty``
+    (``rate_penalty``) are minimised, every other metric (accuracies) is maximised. Everything that compares epochs (``EarlyStopping``,
     ``StopAt``, ``Checkpoint(keep="best")``, :meth:`History.best`) takes a
     ``mode=`` that overrides this guess.
 
@@ -54,7 +54,7 @@ def default_mode(metric: str) -> str:
     """
     if not isinstance(metric, str):
         raise TypeError(f"metric must be a metric name (str), got {metric!r}.")
-    return "min" if any(word in metric for word in ("loss", "error", "break")) else "max"
+    return "min" if any(word in metric for word in ("loss", "error", "break", "penalty")) else "max"
 
 
 def resolve_mode(metric: str, mode: str | None) -> str:

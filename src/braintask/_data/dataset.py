@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from .._checks import check_int
-from .._losses import angular_error
+from .._objective.losses import angular_error
 from .fields import check_fields, check_n_train
 from .trialvars import pick_trials, trial_table
 

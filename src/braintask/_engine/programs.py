@@ -23,6 +23,7 @@ learning rate is :mod:`braintask._engine.schedule`; the task's shape facts are a
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable, Mapping
 
 import brainstate
@@ -30,13 +31,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._distributed import check_agree, fingerprint, spans_processes
+from .._distributed import check_agree, fingerprint, spans_processes, to_host
 from .feed import Feeder, means, nonzero, psum_flat, weighted
-from .._losses import accuracy, angular_error, trial_performance
+from .._objective.losses import accuracy, angular_error, trial_performance
+from .._objective.penalties import PenaltyInputs, check_penalties
 from .schedule import Schedule, scheduler_states, strict
 from .silent import ZERO_GRADIENTS, zero_gradient_flags
-from .states import HiddenBatcher, warn_shared_random
+from .states import HiddenBatcher, recorded, warn_shared_random
 from .task import TaskSpec, describe_task
+from .._data.convert import as_dataset
 from .._data.dataset import TaskDataset
 
 __all__ = ["Engine", "EpochOutput", "Stats"]
@@ -46,6 +49,32 @@ Stats = dict[str, tuple[jax.Array, jax.Array]]
 #: An epoch program's output: per-minibatch stats, per-minibatch finite flags and
 #: each held-out set's stats.
 EpochOutput = tuple[Stats, jax.Array, dict[str, Stats]]
+
+
+#: The built-in statistics' names (besides ``loss`` and the user's metrics).
+STAT_NAMES = ("acc", "decision_acc", "decision_angular_error", "trial_perf", "fix_break")
+
+
+def call_metric(fn: Callable, logits: jax.Array, labels: jax.Array, batch: dict) -> jax.Array:
+    """``fn(logits, labels)`` for one label per trial; ``fn(logits, labels, mask)`` per
+    step, with the keyword arguments among ``decision``, ``weight`` and
+    ``fixation`` (kept steps outside the decision period) that ``fn`` names."""
+    if "mask" not in batch:
+        return fn(logits, labels)
+    mask = batch["mask"]
+    wanted = metric_keywords(fn)
+    extra = {"decision": batch["decision"], "weight": batch.get("weight", mask),
+             "fixation": mask * (1 - batch["decision"])}
+    return fn(logits, labels, mask, **{k: extra[k] for k in wanted})
+
+
+def metric_keywords(fn: Callable) -> list[str]:
+    """The masks a metric asks for by name: ``decision``, ``weight``, ``fixation``."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # a builtin without a signature: none asked for
+        return []
+    return [k for k in ("decision", "weight", "fixation") if k in params]
 
 
 def _unique(states: list[brainstate.State]) -> list[brainstate.State]:
@@ -85,14 +114,19 @@ class Engine:
     init_states : str or None
         How forward passes start (see :class:`HiddenBatcher`); None is
         ``"shared"`` with a warning when the model's initial states are random.
+    penalties : sequence of Penalty
+        Terms added to the loss (:mod:`braintask._objective.penalties`), each recorded apart.
     """
 
     def __init__(self, model: brainstate.nn.Module, optimizer: Any, *, loss: Callable | None,
                  metrics: Mapping[str, Callable], train_batch: int,
                  mesh: jax.sharding.Mesh | None = None, hidden: HiddenBatcher | None = None,
-                 init_states: str | None = None) -> None:
+                 init_states: str | None = None, penalties: Any = None) -> None:
         self.model, self.optimizer = model, optimizer
         self.user_loss, self.user_metrics = loss, dict(metrics)
+        self.penalties = check_penalties(penalties, ["loss", *STAT_NAMES, *self.user_metrics])
+        #: Whether a penalty reads the hidden states: forward passes feed steps one by one.
+        self.reads_states = any(p.reads_states for p in self.penalties)
         self.spec: TaskSpec | None = None  # fixed by the first dataset seen
         self.train_batch = train_batch
         self.feeder = Feeder(mesh)
@@ -148,11 +182,26 @@ class Engine:
         if self.spec is None:
             try:
                 self.spec = describe_task(data, self.forward, loss=self.user_loss,
-                                          metrics=self.user_metrics, name=name)
+                                          metrics=self.user_metrics, name=name,
+                                          penalties=[p.name for p in self.penalties])
             finally:
                 self.reset_hidden()
             self.feeder.vector = self.spec.vector
+            if self.reads_states and self.record_fn is not None:
+                self._check_stepping(as_dataset(data, name))
         return self.spec.check(data, name)
+
+    def _check_stepping(self, data: TaskDataset) -> None:
+        """A penalty reads the hidden states of every step, which training gets by
+        feeding the model one step at a time: check, on two trials, that this gives
+        the model's own outputs."""
+        x = jnp.asarray(data.inputs[:2].transpose(1, 0, 2), dtype=float)
+        try:
+            recorded(*to_host(self.record_fn(x)), self.hidden.names)
+        except ValueError as err:
+            names = [p.name for p in self.penalties if p.reads_states]
+            raise ValueError(f"the penalties {names} read the hidden states of every step, "
+                             f"which training feeds one step at a time: {err}") from None
 
     # ------------------------------------------------------------------ hidden states
     def reset_hidden(self) -> None:
@@ -174,33 +223,75 @@ class Engine:
         self.hidden.start(x.shape[1])
         return self.model(x)
 
+    def forward_with_states(self, x: jax.Array) -> tuple[jax.Array, list]:
+        """Inside a program: the outputs of ``x`` fed one step at a time from fresh
+        hidden states, and every hidden state after every step (time-major)."""
+        self.hidden.start(x.shape[1])
+
+        def step(xt: jax.Array) -> tuple[jax.Array, list]:
+            return self.model(xt[None]), [s.value for s in self.hidden.states]
+
+        outs, traces = brainstate.transform.for_loop(step, x)
+        assert self.spec is not None, "check_data fixes the task before any program runs"
+        return (outs[:, 0] if self.spec.per_step else outs[-1]), traces
+
+    def weights_by_name(self) -> dict[str, jax.Array]:
+        """Every trainable array by name (``"cell/w_rec"``, ``"readout/weight/bias"``)."""
+        named = {}
+        for key, state in self.params.items():
+            base = "/".join(map(str, key)) if isinstance(key, tuple) else str(key)
+            leaves = jax.tree_util.tree_flatten_with_path(state.value)[0]
+            for path, leaf in leaves:
+                parts = [str(getattr(p, "key", getattr(p, "idx", p))) for p in path]
+                named["/".join([base, *parts])] = leaf
+        return named
+
     # ------------------------------------------------------------------ programs
     def loss_and_stats(self, batch: dict) -> tuple[jax.Array, Stats]:
-        """The loss, and ``{name: (mean, weight)}`` of loss and metrics on one batch."""
+        """The loss to minimise (the task loss plus any penalties), and ``{name:
+        (mean, weight)}`` of the task loss, the metrics and the penalties on one batch."""
         spec, x, y = self.spec, batch["x"], batch["y"]
         assert spec is not None, "check_data fixes the task before any program runs"
-        logits = self.forward(x)
+        traces: list = []
+        if self.reads_states:
+            logits, traces = self.forward_with_states(x)
+        else:
+            logits = self.forward(x)
         real = jnp.result_type(float)
         if "mask" not in batch:  # one label per trial: weight = trials
             weight = jnp.asarray(y.shape[0], real)
             loss = _scalar_loss(spec.loss(logits, y), spec.loss)
-            stats = {k: (f(logits, y), weight) for k, f in spec.metrics.items()}
-            return loss, {"loss": (loss, weight), **stats}
-        # a label per step: the loss is weighted by the step weights (the mask
-        # when there are none), metrics count the kept steps, decision_* the
-        # kept steps of the decision period
-        mask, decision = batch["mask"], batch["decision"]
-        step_weight = batch.get("weight", mask)
-        loss = _scalar_loss(spec.loss(logits, y, step_weight), spec.loss)
-        kept = jnp.sum(mask).astype(real)
-        stats = {k: (f(logits, y, mask), kept) for k, f in spec.metrics.items()}
-        score = angular_error if spec.vector else accuracy
-        stats[spec.decision_metric] = (score(logits, y, decision), jnp.sum(decision).astype(real))
-        if spec.trial_level:  # the field's score of whole trials, weighted by trials
+            stats = {k: (call_metric(f, logits, y, batch), weight)
+                     for k, f in spec.metrics.items()}
+        else:
+            # a label per step: the loss is weighted by the step weights (the mask
+            # when there are none), metrics count the kept steps, decision_* the
+            # kept steps of the decision period
+            mask, decision = batch["mask"], batch["decision"]
+            step_weight = batch.get("weight", mask)
+            loss = _scalar_loss(spec.loss(logits, y, step_weight), spec.loss)
+            weight = jnp.sum(step_weight).astype(real)
+            kept = jnp.sum(mask).astype(real)
+            stats = {k: (call_metric(f, logits, y, batch), kept) for k, f in spec.metrics.items()}
+            score = angular_error if spec.vector else accuracy
+            stats[spec.decision_metric] = (score(logits, y, decision),
+                                           jnp.sum(decision).astype(real))
+            # the field's score of whole trials, weighted by trials
             trials = jnp.asarray(y.shape[1], real)
             perf, breaks = trial_performance(logits, y, mask, decision)
             stats["trial_perf"], stats["fix_break"] = (perf, trials), (breaks, trials)
-        return loss, {"loss": (loss, jnp.sum(step_weight).astype(real)), **stats}
+        stats = {"loss": (loss, weight), **stats}
+        if not self.penalties:
+            return loss, stats
+        inputs = PenaltyInputs(states=dict(zip(self.hidden.names, traces)),
+                               weights=self.weights_by_name(), mask=batch.get("mask"),
+                               decision=batch.get("decision"))
+        total = loss
+        for p in self.penalties:
+            value = _scalar_loss(p(inputs), p)
+            stats[p.name] = (value, weight)
+            total = total + value
+        return total, stats
 
     def gradients(self, batch: dict) -> tuple[Any, jax.Array, Stats]:
         """``(grads, loss, stats)`` of one minibatch.

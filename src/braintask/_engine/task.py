@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import brainstate
 import brainunit as u
@@ -15,7 +15,7 @@ import numpy as np
 
 from .._data.convert import as_dataset
 from .._data.dataset import TaskDataset
-from .._losses import accuracy, masked_cross_entropy, masked_mean_squared_error
+from .._objective.losses import accuracy, masked_cross_entropy, masked_mean_squared_error
 
 __all__ = ["TaskSpec", "describe_task", "check_held_out_copies"]
 
@@ -32,7 +32,8 @@ class TaskSpec:
     ``n_outputs`` is the number of classes, or ``D`` for continuous targets.
     ``loss`` is called as ``loss(logits, labels)`` per trial, or
     ``loss(logits, labels, weight)`` per step; ``metrics`` likewise with the
-    kept-step mask.
+    kept-step mask (and the masks they name, see ``call_metric``).
+    ``penalties`` are the names of the penalties added to the loss.
     """
 
     per_step: bool
@@ -40,6 +41,7 @@ class TaskSpec:
     n_outputs: int
     loss: Callable
     metrics: dict = field(default_factory=dict)
+    penalties: tuple[str, ...] = ()
 
     @property
     def n_classes(self) -> int | None:
@@ -58,13 +60,13 @@ class TaskSpec:
 
     @property
     def trial_level(self) -> bool:
-        """Per-step class targets are also scored by trials (``trial_perf``, ``fix_break``)."""
-        return self.per_step and not self.vector
+        """Per-step targets are also scored by trials (``trial_perf``, ``fix_break``)."""
+        return self.per_step
 
     def stat_names(self) -> list[str]:
-        """Loss and metric names, in record order."""
+        """Loss, metric and penalty names, in record order."""
         return ["loss", *self.metrics] + ([self.decision_metric] if self.per_step else []) \
-            + (["trial_perf", "fix_break"] if self.trial_level else [])
+            + (["trial_perf", "fix_break"] if self.trial_level else []) + list(self.penalties)
 
     def metric_names(self, held: list[str]) -> list[str]:
         """The record keys of a fit's metrics (besides ``epoch``, ``updates``, ``lr``, ``time``)."""
@@ -121,7 +123,8 @@ class TaskSpec:
 
 
 def describe_task(data: Any, forward: Callable[[jax.Array], Any], *, loss: Callable | None,
-                  metrics: dict, name: str = "train", n_outputs: int | None = None) -> TaskSpec:
+                  metrics: dict, name: str = "train", n_outputs: int | None = None,
+                  penalties: Sequence[str] = ()) -> TaskSpec:
     """The :class:`TaskSpec` of ``data`` for the model run by ``forward(x)`` (a
     time-major batch in, outputs out), probed on two trials (shapes only) unless
     ``n_outputs`` gives what a probe already found."""
@@ -134,10 +137,10 @@ def describe_task(data: Any, forward: Callable[[jax.Array], Any], *, loss: Calla
         del metrics["acc"]  # no classes: angular error on the decision period
     n_outputs = _probe(data, forward, name) if n_outputs is None else n_outputs
     if loss is None:
-        from .._losses import cross_entropy
+        from .._objective.losses import cross_entropy
         loss = cross_entropy
     spec = TaskSpec(per_step=data.per_step, vector=data.vector, n_outputs=n_outputs,
-                    loss=loss, metrics=metrics)
+                    loss=loss, metrics=metrics, penalties=tuple(penalties))
     spec.check(data, name)
     return spec
 

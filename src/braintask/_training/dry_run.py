@@ -154,7 +154,7 @@ def _run(model: brainstate.nn.Module, hidden: HiddenBatcher, spec: TaskSpec, bat
         outputs.append(model(x))
         return outputs[-1]
 
-    engine = SimpleNamespace(spec=spec, forward=forward)
+    engine = SimpleNamespace(spec=spec, forward=forward, penalties=(), reads_states=False)
 
     def objective() -> tuple[jax.Array, jax.Array]:
         # loss_and_stats reads only .spec and .forward of its engine: the namespace has both

@@ -19,6 +19,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol, Sequence
 
+import brainstate
 import numpy as np
 
 from .._callbacks.base import TrainerLike
@@ -142,13 +143,17 @@ class _EpochData:
     def __init__(self, target: FitTarget, source: Any, first: TaskDataset,
                  first_epoch: int, end: int) -> None:
         self.target, self.source, self.n, self.end = target, source, first.n_samples, end
+        # brainstate's environment (dt, ...) is per thread: the background draws see
+        # the one the fit was called in
+        self._environ = dict(brainstate.environ.all())
         self._current = (first_epoch, target._place(first))
         self._pool = ThreadPoolExecutor(1) if source is not None else None
         self._next: tuple[int, Future] | None = None
 
     def _draw(self, epoch: int) -> dict:
-        trials = self.target.engine.check_data(self.source.trials(epoch),
-                                               f"train trials of epoch {epoch}")
+        with brainstate.environ.context(**self._environ):
+            trials = self.target.engine.check_data(self.source.trials(epoch),
+                                                   f"train trials of epoch {epoch}")
         return self.target._place(trials)
 
     def get(self, epoch: int) -> dict:

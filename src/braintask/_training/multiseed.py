@@ -54,7 +54,9 @@ class MultiSeedTrainer:
     its own model's initial hidden states (its own draw, for a random
     ``init_state``), so it equals the single :class:`Trainer` run of its seed:
     under plain SGD its weights and training metrics bit for bit (its held-out
-    metrics, computed inside the stacked program, to the last bit or two);
+    metrics, computed inside the stacked program, to the last bit or two;
+    :class:`braintask.LeakyRNNCell` networks, whose stacked matrix products
+    may round otherwise, to a few 1e-8 in the losses);
     with gradient clipping, or under Adam (and other optimizers that divide by
     a running root mean square), the compiled update of stacked copies may
     round otherwise in the last bit, so weights agree to a few 1e-7 and losses
@@ -86,7 +88,7 @@ class MultiSeedTrainer:
         Seeds, distinct, >= 0.
     lrs : list of float, optional
         Learning rates: one copy per ``(lr, seed)`` pair, in that order.
-    batch_size, loss, metrics, drop_last, init_states
+    batch_size, loss, metrics, drop_last, init_states, penalties
         As for :class:`Trainer`. With ``init_states="per_trial"`` the copies draw
         their initial states from brainstate's one random key (not one per copy):
         reproducible, but unlike its weights a copy's draws are not those of its
@@ -128,7 +130,8 @@ class MultiSeedTrainer:
                  loss: Callable | None = None, metrics: Mapping[str, Callable] | None = None,
                  drop_last: bool = True, progress: bool | None = None,
                  devices: str | Sequence[jax.Device] | None = None,
-                 init_states: str | None = None) -> None:
+                 init_states: str | None = None,
+                 penalties: Sequence[Penalty] | None = None) -> None:
         if not callable(build_model) or not callable(build_optimizer):
             raise TypeError(
                 "build_model and build_optimizer must be callables that return a new model and "
@@ -147,7 +150,8 @@ class MultiSeedTrainer:
                 raise ValueError("build_model must return a new model on every call.")
             self.trainers.append(Trainer(model, optimizer, batch_size=batch_size, seed=c["seed"],
                                          loss=loss, metrics=metrics, drop_last=drop_last,
-                                         progress=False, init_states=init_states))
+                                         progress=False, init_states=init_states,
+                                         penalties=penalties))
         first = self.trainers[0]
         self.batch_size, self.drop_last = first.batch_size, first.drop_last
         check_same_structure(self.copies, self.trainers)
@@ -155,7 +159,7 @@ class MultiSeedTrainer:
         # copies' values, stacked, while fit runs.
         self.engine = Engine(first.model, first.optimizer, loss=loss,
                              metrics=check_metrics(metrics), train_batch=self.batch_size,
-                             hidden=first.engine.hidden)
+                             hidden=first.engine.hidden, penalties=penalties)
         self.devices: list[jax.Device] | None = None
         if devices is not None:
             from jax.sharding import NamedSharding, PartitionSpec as P

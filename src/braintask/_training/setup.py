@@ -10,7 +10,7 @@ import jax
 import numpy as np
 
 from .._distributed import check_agree, fingerprint
-from .._losses import accuracy
+from .._objective.losses import accuracy
 
 if TYPE_CHECKING:
     from .._data.dataset import TaskDataset

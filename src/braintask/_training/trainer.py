@@ -22,6 +22,7 @@ from .._engine.feed import epoch_order
 from .._engine.programs import Engine
 from .._engine.states import INIT_STATES, recorded
 from .._history import History
+from .._objective.penalties import Penalty
 from .fitloop import EpochResult, TrainData, Trials, run_fit
 from .setup import check_metrics, check_model_and_optimizer, checked_eval_data, make_mesh
 
@@ -80,9 +81,16 @@ class Trainer:
         :func:`braintask.masked_cross_entropy` (for continuous targets
         :func:`braintask.masked_mean_squared_error`).
     metrics : dict, optional
-        Extra ``metric(logits, labels) -> scalar`` means to track
-        (``metric(logits, labels, mask)`` per step); accuracy (``acc``) is
-        always tracked, and ``decision_acc`` for per-step targets.
+        Extra ``metric(logits, labels) -> scalar`` means to track. With
+        per-step targets a metric is called as ``metric(logits, labels, mask)``
+        with the ``(T, B)`` kept steps, plus the masks it names as keyword
+        parameters: ``decision`` (the decision period), ``fixation`` (kept steps
+        outside it) and ``weight`` (the loss's step weights); its epoch value is
+        the mean of its minibatch values weighted by their kept steps.
+        Accuracy (``acc``) is always tracked; per-step targets add
+        ``decision_acc`` (``decision_angular_error`` for ring outputs) and the
+        trial-level ``trial_perf`` and ``fix_break`` of
+        :func:`braintask.trial_performance`.
     mode : str
         ``"fused"``: one compiled loop per epoch (default); ``"step"``: one
         compiled call per minibatch.
@@ -115,6 +123,15 @@ class Trainer:
         ``evaluate`` or ``predict`` call draws anew. None (default): ``"shared"``,
         with a ``UserWarning`` when the model's initial states are random (two
         initialisations under different random keys differ).
+    penalties : list, optional
+        Regularisers added to the loss: :class:`braintask.RatePenalty` (L1/L2 on
+        the hidden states of every step), :class:`braintask.WeightPenalty`
+        (L1/L2 on weights), or any :class:`braintask.Penalty`. The History
+        records the task loss as ``<set>_loss`` and each penalty apart, as
+        ``<set>_<name>``; training minimises their sum. A penalty that reads
+        hidden states makes every forward pass feed the model one step at a
+        time (as ``predict(states=True)``), which the model must allow (the
+        first fit checks it).
 
     Examples
     --------
@@ -135,7 +152,8 @@ class Trainer:
                  metrics: Mapping[str, Callable] | None = None, mode: str = "fused",
                  drop_last: bool = True, progress: bool | None = None,
                  devices: str | Sequence[jax.Device] | None = None,
-                 init_states: str | None = None) -> None:
+                 init_states: str | None = None,
+                 penalties: Sequence[Penalty] | None = None) -> None:
         check_model_and_optimizer(model, optimizer, loss)
         self.batch_size = check_int("batch_size", batch_size, 1)
         self.seed = check_int("seed", seed, 0)
@@ -149,7 +167,8 @@ class Trainer:
         self.init_states = None if init_states is None else check_choice(
             "init_states", init_states, INIT_STATES)
         self.engine = Engine(model, optimizer, loss=loss, metrics=check_metrics(metrics),
-                             train_batch=self.batch_size, mesh=mesh, init_states=self.init_states)
+                             train_batch=self.batch_size, mesh=mesh, init_states=self.init_states,
+                             penalties=penalties)
         self.epoch = 0
         self.history = History()
         #: Set by a callback to end :meth:`fit` after the current epoch.

@@ -102,32 +102,55 @@ def angular_error(outputs: jax.Array | np.ndarray, targets: jax.Array | np.ndarr
     >>> round(float(braintask.angular_error(outputs, targets, jnp.array([1., 0.]))), 3)
     45.0
     """
-    oc, os_ = outputs[..., -2], outputs[..., -1]
-    tc, ts = targets[..., -2], targets[..., -1]
-    angle = jnp.abs(jnp.degrees(jnp.arctan2(os_ * tc - oc * ts, oc * tc + os_ * ts)))
+    angle = jnp.degrees(_angle(outputs, targets))
     if mask is None:
         return jnp.mean(angle)
     return jnp.sum(angle * mask) / jnp.maximum(jnp.sum(mask), 1.0)
 
 
-def trial_performance(logits: ArrayLike, labels: ArrayLike, mask: ArrayLike,
-                      decision: ArrayLike) -> tuple[jax.Array, jax.Array]:
-    """Trial-level performance and fixation-break rate of per-step class outputs.
+def _angle(outputs: ArrayLike, targets: ArrayLike) -> jax.Array:
+    """Per row, the absolute angle in radians between the directions ``[cos, sin]``
+    held in the last two components."""
+    outputs, targets = jnp.asarray(outputs), jnp.asarray(targets)
+    oc, os_ = outputs[..., -2], outputs[..., -1]
+    tc, ts = targets[..., -2], targets[..., -1]
+    return jnp.abs(jnp.arctan2(os_ * tc - oc * ts, oc * tc + os_ * ts))
 
-    A trial is correct when the output (the arg-max class) follows the target at
-    every kept step outside the decision period (holding fixation: one wrong step
-    is a *fixation break*) and equals the target at the last step of the decision
-    period (the choice), as Yang et al. 2019 and neurogym score trials. A trial
-    whose target in the decision period is to keep fixating (a no-go trial) is
-    right when fixation is held throughout. Steps the ``mask`` drops (a grace
-    period, padding) count in neither part.
+
+def trial_performance(logits: ArrayLike, labels: ArrayLike, mask: ArrayLike,
+                      decision: ArrayLike, tolerance: float = 0.2 * np.pi
+                      ) -> tuple[jax.Array, jax.Array]:
+    """Trial-level performance and fixation-break rate of per-step outputs.
+
+    **Class outputs** (integer ``labels``): a trial is correct when the output
+    (the arg-max class) follows the target at every kept step outside the
+    decision period (holding fixation: one wrong step is a *fixation break*)
+    and equals the target at the last step of the decision period (the
+    choice), as Yang et al. 2019 and neurogym score trials. A trial whose
+    target in the decision period is to keep fixating (a no-go trial) is right
+    when fixation is held throughout.
+
+    **Ring outputs** (``(T, B, D)`` float targets ``[fixation, cos, sin]``, as
+    braintools.cogtask's direction tasks; ``D = 2`` without the fixation
+    value): the network fixates where its fixation output exceeds 0.5 (Yang et
+    al. 2019). A fixation break is a kept step outside the decision period where
+    it fixates and the target does not, or the reverse. At the last decision
+    step it must respond (not fixate) with a direction within ``tolerance``
+    radians of the target's (default 0.2 pi, i.e. 36 degrees, as Yang et al.
+    2019), or keep fixating where the target does.
+
+    Steps the ``mask`` drops (a grace period, padding) count in neither part.
 
     Parameters
     ----------
     logits : array
-        ``(T, B, C)`` time-major outputs.
-    labels, mask, decision : array
-        ``(T, B)`` integer targets, kept steps and decision-period steps.
+        ``(T, B, C)`` time-major outputs (``(T, B, D)`` for ring outputs).
+    labels : array
+        ``(T, B)`` integer targets, or ``(T, B, D)`` ring targets.
+    mask, decision : array
+        ``(T, B)`` kept steps and decision-period steps.
+    tolerance : float
+        Ring outputs: the largest angular error of a correct answer, in radians.
 
     Returns
     -------
@@ -145,12 +168,42 @@ def trial_performance(logits: ArrayLike, labels: ArrayLike, mask: ArrayLike,
     >>> perf, breaks = braintask.trial_performance(logits, labels, mask, decision)
     >>> float(perf), float(breaks)
     (0.5, 0.5)
+
+    A ring answer 30 degrees off is correct, one 40 degrees off is not:
+
+    >>> def ring(fix, degrees):
+    ...     a = jnp.radians(jnp.asarray(degrees))
+    ...     return jnp.stack([jnp.full_like(a, fix), jnp.cos(a), jnp.sin(a)], -1)
+    >>> targets = jnp.stack([ring(1.0, [0.0, 0.0]), ring(0.0, [90.0, 90.0])])  # (T=2, B=2, 3)
+    >>> outputs = jnp.stack([ring(0.9, [0.0, 0.0]), ring(0.1, [120.0, 130.0])])
+    >>> perf, breaks = braintask.trial_performance(outputs, targets, jnp.ones((2, 2)),
+    ...                                            jnp.array([[0, 0], [1, 1]]))
+    >>> float(perf), float(breaks)
+    (0.5, 0.0)
     """
-    wrong = jnp.argmax(logits, axis=-1) != labels
+    logits, labels = jnp.asarray(logits), jnp.asarray(labels)
     keep, choose = jnp.asarray(mask) > 0, jnp.asarray(decision) > 0
-    broke = jnp.any(wrong & keep & ~choose, axis=0)
-    steps = jnp.arange(wrong.shape[0])[:, None]
+    if labels.ndim == logits.ndim:  # ring outputs
+        wrong_fix, wrong_answer = _ring_errors(logits, labels, tolerance)
+    else:
+        wrong_fix = wrong_answer = jnp.argmax(logits, axis=-1) != labels
+    broke = jnp.any(wrong_fix & keep & ~choose, axis=0)
+    steps = jnp.arange(wrong_answer.shape[0])[:, None]
     last = jnp.max(jnp.where(choose & keep, steps, -1), axis=0)  # -1: no decision step
-    chose_wrong = jnp.take_along_axis(wrong, jnp.maximum(last, 0)[None], axis=0)[0] & (last >= 0)
+    at_last = jnp.take_along_axis(wrong_answer, jnp.maximum(last, 0)[None], axis=0)[0]
+    chose_wrong = at_last & (last >= 0)
     return jnp.mean(~broke & ~chose_wrong), jnp.mean(broke)
+
+
+def _ring_errors(outputs: jax.Array, targets: jax.Array,
+                 tolerance: float) -> tuple[jax.Array, jax.Array]:
+    """Per step: the fixation output disagrees with the target's; the answer is
+    wrong (fixation disagrees, or, where the target responds, the direction is
+    off by ``tolerance`` radians or more)."""
+    angle = _angle(outputs, targets)
+    if targets.shape[-1] < 3:  # no fixation value: only the direction is scored
+        return jnp.zeros(angle.shape, bool), angle >= tolerance
+    fixating, should_fix = outputs[..., 0] > 0.5, targets[..., 0] > 0.5
+    wrong_fix = fixating != should_fix
+    return wrong_fix, wrong_fix | (~should_fix & (angle >= tolerance))
 
