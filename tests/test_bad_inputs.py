@@ -205,6 +205,30 @@ CASES = [
      ValueError, r"logits with units \(Hz\)"),
     ("check_model: no weights", lambda: braintask.check_model(Weightless(), TRAIN), ValueError,
      "no brainstate.ParamState weights"),
+    # --- losses, sets, the leaky rate network and penalties
+    ("loss per trial, not a mean", lambda: trainer(loss=lambda logits, labels: jnp.sum(
+        logits, axis=-1)).fit(TRAIN, TEST, epochs=1), ValueError,
+     r"returned an array of shape \(8,\); it must return one number"),
+    ("val a list of sets", fit(val=[TEST, TEST]), TypeError, "val must be one set of trials"),
+    ("LeakyRNNCell activation unknown", lambda: braintask.LeakyRNNCell(2, 4, activation="elu"),
+     ValueError, "activation must be one of"),
+    ("LeakyRNNCell alpha above 1", lambda: braintask.LeakyRNNCell(2, 4, alpha=1.5), ValueError,
+     r"alpha \(dt / tau\) must lie in \(0, 1\]"),
+    ("LeakyRNNCell setting changed", lambda: setattr(braintask.LeakyRNNCell(2, 4), "sigma_rec",
+                                                     0.1), AttributeError,
+     "fixed when the cell is built"),
+    ("RatePenalty without a strength", lambda: braintask.RatePenalty(), ValueError,
+     "l1 > 0 or l2 > 0"),
+    ("RatePenalty steps unknown", lambda: braintask.RatePenalty(l2=1.0, steps="response"),
+     ValueError, "steps must be one of"),
+    ("penalty not a Penalty", lambda: trainer(penalties=[lambda inputs: 0.0]), TypeError,
+     "penalties must be a list of penalties"),
+    ("penalty name taken", lambda: trainer(penalties=[braintask.WeightPenalty(l2=1.0,
+                                                                            name="loss")]),
+     ValueError, "penalty name 'loss' is taken"),
+    ("RatePenalty on decision steps of per-trial labels", lambda: trainer(
+        penalties=[braintask.RatePenalty(l2=1.0, steps="decision")]).fit(TRAIN, TEST, epochs=1),
+     ValueError, "one label per trial: use steps='all'"),
 ]
 
 
