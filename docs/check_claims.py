@@ -8,6 +8,7 @@ Each tutorial lists its claims in its front matter::
         meaning: held-out accuracy after the last epoch
         seeds_key: final_test_acc_seeds  # optional: the same measure glued as a list,
         min_seed_rate: 0.75              # one value per seed; the fraction that must hold
+        max_seed_rate: 0.875             # optional: the fraction that may hold at most
 
 This script reads the executed notebooks (``*.ipynb``, whose metadata keep the
 front matter) and the ``*.glue.json`` files beside them in the build folder
@@ -16,7 +17,8 @@ value, and exits with status 1 if a claim fails, a declared key was never glued,
 or no tutorial was found. With ``seeds_key``, the table also says how many
 seeds satisfy the bound, and that rate is part of the claim: every seed must
 hold unless the claim states a lower ``min_seed_rate`` (so a claim never passes
-while its seeds hold less often than the page says). A claim may give only a
+while its seeds hold less often than the page says); a ``max_seed_rate`` bounds
+the rate from above (for prose that says a recipe fails on some seeds). A claim may give only a
 ``seeds_key`` (no ``key``): it is then a rate over seeds, measured as the
 fraction of seeds within the bound. Standard library only.
 
@@ -110,10 +112,12 @@ def check_notebook(ipynb: Path, root: Path) -> list[Result]:
             else:
                 n_ok = sum(_holds(v, lo, hi) for v in values)
                 need = math.ceil(rate * len(values) - 1e-9)
-                seeds = f"{n_ok}/{len(values)} (need {need})"
+                most = math.floor(float(claim.get("max_seed_rate", 1.0)) * len(values) + 1e-9)
+                seeds = f"{n_ok}/{len(values)} (need {need}" + (
+                    f" to {most})" if most < len(values) else ")")
                 if not key:
                     value = n_ok / len(values)
-                if n_ok < need and status == "pass":
+                if not need <= n_ok <= most and status == "pass":
                     status = "FAIL"
         results.append(Result(page, key or seeds_key, _bound_text(claim), value, status,
                               claim.get("meaning", ""), seeds))

@@ -94,3 +94,18 @@ def test_a_rate_claim_over_seeds_alone(tmp_path):
     (tmp_path / "r.glue.json").write_text(glue([1.0, 0.5, 0.6, 0.7]))
     result = check_claims.check_folder(tmp_path)[0]
     assert (result.measured, result.status) == (0.25, "FAIL")
+
+
+def test_a_rate_over_seeds_bounded_from_above(tmp_path):
+    """Prose that says a recipe fails on some seeds: the rate must stay below 1."""
+    claim = {"seeds_key": "acc_seeds", "min": 0.98, "min_seed_rate": 0.25,
+             "max_seed_rate": 0.75, "meaning": "works, but not for every seed"}
+    (tmp_path / "r.ipynb").write_text(
+        '{"metadata": {"claims": [%s]}, "cells": []}' % json.dumps(claim))
+    glue = lambda v: json.dumps({"acc_seeds": {"data": {"text/plain": repr(v)}}})
+    (tmp_path / "r.glue.json").write_text(glue([1.0, 0.5, 0.99, 0.7]))
+    result = check_claims.check_folder(tmp_path)[0]
+    assert (result.seeds, result.status) == ("2/4 (need 1 to 3)", "pass")
+    (tmp_path / "r.glue.json").write_text(glue([1.0, 0.99, 0.99, 0.985]))
+    result = check_claims.check_folder(tmp_path)[0]
+    assert (result.seeds, result.status) == ("4/4 (need 1 to 3)", "FAIL")
