@@ -283,3 +283,51 @@ def test_same_hardware_ignores_the_kernel_build_but_not_the_cpu():
     # a record made before the CPU's identity was recorded: not comparable bit for bit
     old = {k: v for k, v in here.items() if k not in ("cpu_id", "cpu_isa")}
     assert not braintask.same_hardware(old, here)
+
+
+def test_a_study_refuses_to_record_units_from_uncommitted_code(tmp_path):
+    import subprocess
+
+    from helpers import import_file
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "unit.py").write_text("def run_unit(unit, **options):\n    return {'y': unit['x']}\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "start")
+    run_unit = import_file(code / "unit.py").run_unit
+    record = tmp_path / "records" / "r.jsonl"
+    study = braintask.Study(run_unit, [{"x": 1}], record, regenerate="redo")
+    assert study.run(log=None)["result"].tolist() == [{"y": 1}]  # committed: recorded
+    (code / "unit.py").write_text("def run_unit(unit, **options):\n    return {'y': 2}\n")
+    study = braintask.Study(run_unit, [{"x": 1}, {"x": 2}], record, regenerate="redo")
+    with pytest.raises(RuntimeError, match="uncommitted changes.*run\\(drafts=True\\)"):
+        study.run(log=None)
+    assert len(study.entries()) == 1 and study.drafts() == []  # nothing appended
+    study.run(log=None, drafts=True)
+    assert study.drafts() == [braintask._study.study.unit_key({"x": 2})]
+    assert study.entries()[study.drafts()[0]]["provenance"]["commit"].endswith("+changes")
+
+
+def test_a_watched_path_outside_the_repository_does_not_hide_changes(tmp_path):
+    import subprocess
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path / "repo", check=True, capture_output=True)
+
+    (tmp_path / "repo" / "code").mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    git("init", "-q")
+    (tmp_path / "repo" / "code" / "a.py").write_text("x = 1\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "start")
+    watch = [tmp_path / "repo" / "code", tmp_path / "elsewhere"]
+    assert not braintask.provenance(tmp_path / "repo", watch=watch)["commit"].endswith("+changes")
+    (tmp_path / "repo" / "code" / "a.py").write_text("x = 2\n")
+    assert braintask.provenance(tmp_path / "repo", watch=watch)["commit"].endswith("+changes")
+    assert not braintask.provenance(tmp_path / "repo", watch=[tmp_path / "elsewhere"])[
+        "commit"].endswith("+changes")  # nothing of this repository watched

@@ -106,7 +106,8 @@ def provenance(path: str | os.PathLike[str] = ".",
     watch : list of str or Path, optional
         The files or folders whose uncommitted changes mark the commit with
         ``"+changes"`` (e.g. the code that made a result); default: the whole
-        working tree.
+        working tree. Paths outside the repository are left out (an installed
+        package, say).
 
     Returns
     -------
@@ -126,9 +127,13 @@ def provenance(path: str | os.PathLike[str] = ".",
     cwd = Path(path)
     cwd = cwd if cwd.is_dir() else cwd.parent
     commit = _git("rev-parse", "HEAD", cwd=cwd)
-    watched = [] if watch is None else ["--", *(str(Path(w).resolve()) for w in watch)]
-    if commit is not None and _git("status", "--porcelain", "--untracked-files=no", *watched,
-                                   cwd=cwd):
+    watched: list[str] = []
+    if watch is not None:  # only paths inside this repository (git refuses others)
+        top = Path(_git("rev-parse", "--show-toplevel", cwd=cwd) or cwd).resolve()
+        inside = [Path(w).resolve() for w in watch]
+        watched = ["--", *(str(w) for w in inside if w == top or top in w.parents)]
+    if commit is not None and len(watched) != 1 and _git(
+            "status", "--porcelain", "--untracked-files=no", *watched, cwd=cwd):
         commit += "+changes"
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

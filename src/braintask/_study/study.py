@@ -28,6 +28,11 @@ if TYPE_CHECKING:
 __all__ = ["Study"]
 
 
+def _is_draft(made_by: dict) -> bool:
+    """Whether a provenance names uncommitted code (a commit marked ``+changes``)."""
+    return str(made_by.get("commit") or "").endswith("+changes")
+
+
 def unit_key(unit: dict) -> str:
     """The key a unit is recorded under: its JSON with sorted keys."""
     try:
@@ -237,6 +242,11 @@ class Study:
         """``{key: result}`` of the recorded units."""
         return {k: e["result"] for k, e in self.entries().items()}
 
+    def drafts(self) -> list[str]:
+        """The keys of recorded units made from uncommitted code (their commit is
+        marked ``+changes``): results no commit can reproduce."""
+        return [k for k, e in self.entries().items() if _is_draft(e["provenance"])]
+
     def pending(self) -> list[dict]:
         """The units still to run, given what the record holds."""
         done = self.results()
@@ -256,13 +266,19 @@ class Study:
             f.flush()
             os.fsync(f.fileno())
 
-    def run(self, *, jobs: int = 1,
-            log: Callable[[str], Any] | None = print) -> pandas.DataFrame:
+    def run(self, *, jobs: int = 1, log: Callable[[str], Any] | None = print,
+            drafts: bool = False) -> pandas.DataFrame:
         """Run every pending unit, appending each to the record as it finishes.
 
         The pending units are asked for again after every finished unit, so a unit
         that depends on results (a grid grown at its edge) starts as soon as they
         are recorded, and a stopped study has finished its first groups.
+
+        A record names the code that made it: when the study's code (the folder of
+        its ``run_unit``) or braintask's study code has uncommitted changes, the
+        commit would name no code that exists, so the run is refused unless
+        ``drafts=True``, which records such units as drafts (their commit marked
+        ``+changes``; :meth:`drafts` lists them).
 
         Parameters
         ----------
@@ -271,16 +287,30 @@ class Study:
             defined at the top level of a module). 1 runs here.
         log : callable or None
             Called with one line per finished unit.
+        drafts : bool
+            Record units made from uncommitted code, as drafts (default False: refuse).
 
         Returns
         -------
         pandas.DataFrame
             One row per recorded unit: its fields, ``result`` and ``seconds``.
+
+        Raises
+        ------
+        RuntimeError
+            When the code has uncommitted changes and ``drafts`` is False.
         """
         jobs = check_int("jobs", jobs, 1)
         # the code this run executes is the code as it starts: later commits do not count
         # and the changes that count are in the unit's script folder and in braintask
-        made_by = provenance(self._code_dir, watch=[self._code_dir, Path(__file__).parent])
+        watched = [self._code_dir, Path(__file__).parent]
+        made_by = provenance(self._code_dir, watch=watched)
+        if _is_draft(made_by) and not drafts and self.pending():
+            raise RuntimeError(
+                f"the code that runs this study has uncommitted changes (in "
+                f"{', '.join(str(w) for w in watched)}): a unit recorded now would name a "
+                f"commit ({made_by['commit']}) that is not the code that made it. Commit "
+                f"the changes and run again, or run(drafts=True) to record draft units.")
         if jobs == 1:
             while todo := self.pending():
                 self._finished(_run_one(self.run_unit, todo[0]), 0, log, made_by)
