@@ -25,8 +25,9 @@ def rate_score(result: dict, cap_updates: int, score: str = "val_acc") -> tuple:
 
 
 def choose_rate(results_by_rate: dict, cap_updates: int, score: str = "val_acc") -> float:
-    """The learning rate with the best :func:`rate_score`."""
-    return max(results_by_rate,
+    """The learning rate with the best :func:`rate_score`; of rates tied on the whole
+    score, the smallest (the more cautious step), whatever order they were recorded in."""
+    return max(sorted(results_by_rate),  # max keeps the first of tied rates: the smallest
                key=lambda lr: rate_score(results_by_rate[lr], cap_updates, score))
 
 

@@ -129,6 +129,18 @@ def test_noise_in_evaluation_when_asked_and_settings_fixed(dt_one_ms):
                                 braintools.optim.Adam(lr=1e-2), batch_size=16, progress=False)
     assert trainer.evaluate(data) != trainer.evaluate(data)  # noisy evaluations differ
     assert trainer.compilations["evaluate"] == 1
+    # predict(states=True) draws the noise once for both of its passes: the states are
+    # those of the equation with the noise that brainstate's key gives, step by step
+    x = data.time_major()[:, :4]
+    brainstate.random.seed(7)
+    _, states = trainer.predict(data.inputs[:4], states=True)
+    brainstate.random.seed(7)
+    scale = np.sqrt(2 / cell.alpha)
+    noise = [(0.0, scale * 0.5 * np.asarray(brainstate.random.randn(4, 16)))
+             for _ in range(x.shape[0])]
+    want = rollout(cell, np.asarray(x), noise)
+    np.testing.assert_allclose(states["cell/r"], want, rtol=1e-4, atol=1e-5)
+    assert np.abs(want - rollout(cell, np.asarray(x))).max() > 0.1  # the noise is there
     with pytest.raises(AttributeError, match="build a new cell"):
         cell.sigma_rec = 0.0  # a compiled program has it baked in: it cannot change
 

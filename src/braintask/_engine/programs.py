@@ -404,13 +404,19 @@ class Engine:
             return self._record(x)
 
     def _record(self, x: jax.Array) -> tuple[jax.Array, jax.Array, list]:
-        logits = self.forward(x)
+        self.hidden.start(x.shape[1])
+        key = brainstate.random.DEFAULT.value  # after any draws of initial states
+        logits = self.model(x)
         self.hidden.again()  # the same initial states (the same draws, per trial)
+        next_key = brainstate.random.DEFAULT.value
+        # a model that draws noise here (eval_noise) draws the same numbers again
+        brainstate.random.DEFAULT.value = key
 
         def step(xt: jax.Array) -> tuple[jax.Array, list]:
             return self.model(xt[None]), [s.value for s in self.hidden.states]
 
         outs, traces = brainstate.transform.for_loop(step, x)
+        brainstate.random.DEFAULT.value = next_key
         self.hidden.reset(self.train_batch)
         return logits, outs, traces
 
