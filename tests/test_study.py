@@ -1,4 +1,8 @@
-"""braintask.Study: resumable records with provenance, grown units, re-checks."""
+"""braintask.Study: resumable records with provenance, grown units, re-checks.
+
+The units of most tests here are functions of this file, which may have uncommitted
+edits while the suite runs: those tests record drafts (``drafts=True``), and one test
+checks the refusal itself in a repository of its own."""
 
 import datetime
 import json
@@ -20,7 +24,7 @@ def units(n=3):
 
 def test_run_records_every_unit_with_its_provenance(tmp_path):
     study = braintask.Study(poly, units(), tmp_path / "r.jsonl", regenerate="redo")
-    table = study.run(log=None)
+    table = study.run(log=None, drafts=True)
     assert list(table["a"]) == [0, 1, 2]
     assert [r["final"] for r in table["result"]] == [0, 5, 10]
     entry = next(iter(study.entries().values()))
@@ -31,7 +35,7 @@ def test_run_records_every_unit_with_its_provenance(tmp_path):
 
 def test_a_killed_study_resumes_and_ends_with_the_straight_record(tmp_path):
     straight = braintask.Study(poly, units(4), tmp_path / "straight.jsonl", regenerate="redo")
-    straight.run(log=None)
+    straight.run(log=None, drafts=True)
 
     calls = []
 
@@ -43,13 +47,14 @@ def test_a_killed_study_resumes_and_ends_with_the_straight_record(tmp_path):
 
     path = tmp_path / "killed.jsonl"
     with pytest.raises(KeyboardInterrupt):
-        braintask.Study(dies_on_third, units(4), path, regenerate="redo").run(log=None)
+        braintask.Study(dies_on_third, units(4), path, regenerate="redo").run(log=None,
+                                                                            drafts=True)
     # a kill while writing leaves half a line: it is dropped, not read
     with open(path, "a") as f:
         f.write('{"key": "{\\"a\\": 2}", "res')
     resumed = braintask.Study(poly, units(4), path, regenerate="redo")
     assert [u["a"] for u in resumed.pending()] == [2, 3]
-    resumed.run(log=None)
+    resumed.run(log=None, drafts=True)
     assert resumed.results() == straight.results()
     assert all(json.loads(line) for line in path.read_text().splitlines())
 
@@ -61,13 +66,13 @@ def test_units_that_depend_on_results_grow_until_none_is_missing(tmp_path):
         return [{"a": x} for x in sorted(set(a) | {0, 1})] + ([{"a": top + 1}] if top < 4 else [])
 
     study = braintask.Study(poly, grid, tmp_path / "g.jsonl", regenerate="redo")
-    assert sorted(study.run(log=None)["a"]) == [0, 1, 2, 3, 4]
+    assert sorted(study.run(log=None, drafts=True)["a"]) == [0, 1, 2, 3, 4]
 
 
 def test_recheck_matches_and_an_altered_record_fails_with_the_regenerate_command(tmp_path):
     path = tmp_path / "r.jsonl"
     study = braintask.Study(poly, units(), path, regenerate="nox -s study -- poly")
-    study.run(log=None)
+    study.run(log=None, drafts=True)
     check = study.recheck({"a": 2})
     assert check["matches"] and check["same_machine"] and check["compared"] == 4  # 3 of 6 history values, and final
     assert check["max_difference"] == 0.0
@@ -90,7 +95,7 @@ def test_recheck_matches_and_an_altered_record_fails_with_the_regenerate_command
 
 def test_the_rechecked_unit_changes_by_day_and_respects_a_time_bound(tmp_path):
     study = braintask.Study(poly, units(3), tmp_path / "r.jsonl", regenerate="redo")
-    study.run(log=None)
+    study.run(log=None, drafts=True)
     day = datetime.date(2026, 12, 3)
     picks = {study.unit_for_today(day=day + datetime.timedelta(d))["a"] for d in range(3)}
     assert picks == {0, 1, 2}
@@ -107,7 +112,7 @@ def test_the_rechecked_unit_changes_by_day_and_respects_a_time_bound(tmp_path):
 def test_made_here_is_false_for_another_machine_or_versions_and_for_no_record(tmp_path):
     path = tmp_path / "r.jsonl"
     study = braintask.Study(poly, units(2), path, regenerate="redo")
-    study.run(log=None)
+    study.run(log=None, drafts=True)
     assert study.made_here({"a": 0}) and study.made_here({"a": 1})
     assert not study.made_here({"a": 7})
     lines = path.read_text().splitlines()
@@ -144,7 +149,7 @@ def grown_groups(results):
 def test_a_grown_unit_runs_before_the_next_group_starts(tmp_path, jobs):
     study = braintask.Study(poly, grown_groups, tmp_path / "o.jsonl", regenerate="x")
     lines = []
-    study.run(jobs=jobs, log=lines.append)
+    study.run(jobs=jobs, log=lines.append, drafts=True)
     order = [json.loads(k)["a"] for k in study.entries()]
     assert sorted(order) == [0, 1, 2, 10]
     if jobs == 1:  # the grown unit is asked for as soon as its group's results are in
@@ -157,9 +162,9 @@ def test_a_grown_unit_runs_before_the_next_group_starts(tmp_path, jobs):
 @pytest.mark.slow
 def test_units_run_in_worker_processes_as_here(tmp_path):
     here = braintask.Study(poly, units(3), tmp_path / "here.jsonl", regenerate="x")
-    here.run(log=None)
+    here.run(log=None, drafts=True)
     pool = braintask.Study(poly, units(3), tmp_path / "pool.jsonl", regenerate="x")
-    pool.run(jobs=2, log=None)
+    pool.run(jobs=2, log=None, drafts=True)
     assert pool.results() == here.results()
 
 
@@ -173,7 +178,7 @@ def test_a_study_script_is_loaded_with_its_rules(tmp_path):
         "regenerate='python squares.py')\n")
     study = braintask.Study.from_script(script)
     assert study.script.RULE == "squares"
-    assert study.run(log=None)["result"][0] == {"square": 9}
+    assert study.run(log=None, drafts=True)["result"][0] == {"square": 9}
     with pytest.raises(TypeError, match="no Study named 'other'"):
         braintask.Study.from_script(script, name="other")
     with pytest.raises(FileNotFoundError):
@@ -227,7 +232,7 @@ def test_the_repository_is_the_nearest_folder_with_braintask_and_its_studies(tmp
 def test_provenance_table_counts_units_and_hours(tmp_path):
     study = braintask.Study(poly, units(3), tmp_path / "r.jsonl", regenerate="x")
     assert len(study.provenance()) == 0
-    study.run(log=None)
+    study.run(log=None, drafts=True)
     table = study.provenance()
     assert len(table) == 1 and table["units"][0] == 3
     assert table["hours"][0] == round(sum(e["seconds"] for e in study.entries().values()) / 3600, 2)
@@ -266,7 +271,7 @@ def test_the_provenance_is_taken_when_a_run_starts(tmp_path, monkeypatch):
 
     monkeypatch.setattr(study_module, "provenance", counted)
     study = braintask.Study(poly, units(3), tmp_path / "r.jsonl", regenerate="x")
-    study.run(log=None)
+    study.run(log=None, drafts=True)
     commits = {e["provenance"]["commit"] for e in study.entries().values()}
     assert commits == {"commit-1"} and len(calls) == 1  # once per run, not per unit
     dates = [e["provenance"]["date"] for e in study.entries().values()]

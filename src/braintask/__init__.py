@@ -21,6 +21,7 @@ The whole public API:
   :func:`count_parameters`;
   a dry run before training: :func:`check_model` (:class:`ModelCheck`)
 - hidden states: :func:`batch_hidden_states`
+- compiled programs kept on disk between runs: :func:`compilation_cache` (on by default)
 - errors and warnings: :class:`TrainingDiverged`, :class:`CheckpointError`,
   :class:`ZeroGradientWarning`
 - weights alone, for inference: :func:`save_weights`, :func:`load_weights`
@@ -41,6 +42,7 @@ from ._history import History
 from ._objective.losses import (accuracy, angular_error, cross_entropy, masked_cross_entropy,
                       masked_mean_squared_error, trial_performance)
 from ._objective.penalties import Penalty, PenaltyInputs, RatePenalty, WeightPenalty
+from ._engine.cache import compilation_cache, setup_default_cache
 # trials
 from ._data.cogtask import from_cogtask
 from ._data.convert import as_dataset
@@ -120,6 +122,7 @@ __all__ = [
     "check_model",
     "ModelCheck",
     "batch_hidden_states",
+    "compilation_cache",
     "TrainingDiverged",
     "CheckpointError",
     "ZeroGradientWarning",
@@ -148,3 +151,7 @@ __all__ = [
     "hardware",
     "same_hardware",
 ]
+
+# JAX's persistent compilation cache, in the user's cache folder unless JAX has one
+# already or BRAINTASK_COMPILATION_CACHE=0 (see braintask._engine.cache)
+setup_default_cache()

@@ -177,7 +177,9 @@ class Study:
             source = inspect.getsourcefile(run_unit)
         except (TypeError, OSError):
             source = None
-        self._code_dir = self.record.parent if source is None else Path(source).parent
+        # code typed at a prompt or in a notebook has no file: the record's folder stands in
+        self._code_dir = Path(source).parent if source and Path(source).is_file() \
+            else self.record.parent
 
     @staticmethod
     def from_script(path: str | os.PathLike[str], name: str = "study") -> "Study":
