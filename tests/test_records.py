@@ -295,7 +295,18 @@ def my_verdict(entry: dict) -> tuple[str, int, int]:
 
 def planned_pairs(name: str) -> int:
     if name == "atlas":
-        return len(atlas.task_names()) * len(atlas.MODELS)
+        # the study plans every cogtask task of the braintools that made the record
+        # (0.3: 23 tasks); another braintools (0.4 on Python >= 3.12) has more tasks,
+        # which the record does not plan, so there the recorded ones count
+        import braintools
+
+        made_with = {e["provenance"]["versions"]["braintools"] for e in RECORDS["atlas"]}
+        recorded = {e["unit"]["task"] for e in RECORDS["atlas"]}
+        if made_with == {braintools.__version__}:
+            assert recorded == set(atlas.task_names())
+        else:
+            assert recorded < set(atlas.task_names())  # every recorded task still exists
+        return len(recorded) * len(atlas.MODELS)
     if name == "gallery":
         return len(gallery.TASKS) * len(gallery.MODELS)
     return len(memory.DELAYS) * len(memory.MODELS)
