@@ -49,9 +49,10 @@ def compilation_cache(directory: str | os.PathLike[str] | None = None, *,
     megabytes (a small GRU fit on a CPU leaves 61 programs in 0.4 MB). Delete the
     folder to clear the cache.
 
-    braintask calls this when it is imported (see :mod:`braintask._engine.cache`:
-    the environment variable ``BRAINTASK_COMPILATION_CACHE=0`` turns that off, a
-    path moves it); a call later takes effect from the next compilation on.
+    braintask calls this when it is imported, unless JAX already has a cache
+    folder or the environment variable ``BRAINTASK_COMPILATION_CACHE`` is ``0``
+    (a path there moves the folder); a call later takes effect from the next
+    compilation on.
 
     Parameters
     ----------
