@@ -197,7 +197,8 @@ class Engine:
         the model's own outputs."""
         x = jnp.asarray(data.inputs[:2].transpose(1, 0, 2), dtype=float)
         try:
-            recorded(*to_host(self.record_fn(x)), self.hidden.names)
+            logits, outs, traces = to_host(self.record_fn(x))
+            recorded(logits, outs, traces, self.hidden.names)
         except ValueError as err:
             names = [p.name for p in self.penalties if p.reads_states]
             raise ValueError(f"the penalties {names} read the hidden states of every step, "

@@ -23,6 +23,7 @@ from .._checks import check_progress
 from .._distributed import spans_processes, to_host
 from .._engine.programs import Engine
 from .._history import History, summary_table
+from .._objective.penalties import Penalty
 from .._models.rate import LeakyRNNCell
 from .copies import (CopyView, check_copies_agree, check_lrs, check_same_structure, check_seeds,
                      epoch_plans)
