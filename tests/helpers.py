@@ -179,3 +179,14 @@ def leaky_rollout(cell, x, noise=None, alpha=None):
         r = (1 - alpha) * r + alpha * np.maximum(pre, 0.0)
         out.append(r.copy())
     return np.stack(out)
+
+
+def assert_trial_scores_recorded(trainer, data, record, name="val"):
+    """``record``'s trial-level scores of the set ``name`` equal
+    :func:`braintask.trial_performance` of the trainer's outputs on ``data``."""
+    outputs = np.swapaxes(trainer.predict(data.inputs), 0, 1)
+    batch = data.batch()
+    perf, breaks = braintask.trial_performance(outputs, batch["y"], batch["mask"],
+                                               batch["decision"])
+    np.testing.assert_allclose(record[f"{name}_trial_perf"], float(perf), atol=1e-6)
+    np.testing.assert_allclose(record[f"{name}_fix_break"], float(breaks), atol=1e-6)

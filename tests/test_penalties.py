@@ -10,7 +10,7 @@ import pytest
 from braintools import cogtask
 
 import braintask
-from helpers import assert_copy_equals_single, leaky_rollout
+from helpers import assert_copy_equals_single, assert_trial_scores_recorded, leaky_rollout
 
 
 @pytest.fixture(scope="module")
@@ -172,12 +172,7 @@ def test_a_ring_task_records_trial_scores(dt_one_ms):
     trainer = braintask.Trainer(net, braintools.optim.Adam(lr=1e-2), batch_size=16,
                                 progress=False)
     record = trainer.fit(data, val=data, epochs=1)[-1]
-    out = np.swapaxes(trainer.predict(data.inputs), 0, 1)
-    batch = data.batch()
-    perf, breaks = braintask.trial_performance(out, batch["y"], batch["mask"],
-                                               batch["decision"])
-    assert record["val_trial_perf"] == pytest.approx(float(perf), abs=1e-6)
-    assert record["val_fix_break"] == pytest.approx(float(breaks), abs=1e-6)
+    assert_trial_scores_recorded(trainer, data, record)
 
 
 # ---------------------------------------------------------------- metrics and masks

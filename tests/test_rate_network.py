@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import braintask
-from helpers import leaky_rollout as rollout
+from helpers import assert_trial_scores_recorded, leaky_rollout as rollout
 
 
 @pytest.mark.parametrize("dale", [False, True])
@@ -182,12 +182,7 @@ def test_the_record_scores_trials_and_a_criterion_watches_it(dt_one_ms):
                           criterion=braintask.Criterion("val_trial_perf", at_least=1.01))
     record = history[-1]
     assert {"val_trial_perf", "val_fix_break", "train_trial_perf"} <= set(record)
-    logits = np.swapaxes(trainer.predict(val.inputs), 0, 1)
-    batch = val.batch()
-    perf, breaks = braintask.trial_performance(logits, batch["y"], batch["mask"],
-                                               batch["decision"])
-    assert record["val_trial_perf"] == pytest.approx(float(perf), abs=1e-6)
-    assert record["val_fix_break"] == pytest.approx(float(breaks), abs=1e-6)
+    assert_trial_scores_recorded(trainer, val, record)
     assert braintask.default_mode("val_fix_break") == "min"
 
 
