@@ -120,7 +120,8 @@ class LeakyRNNCell(brainstate.nn.Module):
     >>> braintask.batch_hidden_states(net, 4)
     >>> net(jnp.ones((5, 4, 3))).shape
     (5, 4, 2)
-    >>> bool((cell.recurrent_weights()[:8] >= 0).all() & (cell.recurrent_weights()[8:] <= 0).all())
+    >>> w = cell.recurrent_weights()  # rows: the sending unit, E first
+    >>> bool((w[:8] >= 0).all() & (w[8:] <= 0).all())
     True
     """
 

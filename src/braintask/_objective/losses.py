@@ -174,7 +174,7 @@ def trial_performance(logits: ArrayLike, labels: ArrayLike, mask: ArrayLike,
     >>> def ring(fix, degrees):
     ...     a = jnp.radians(jnp.asarray(degrees))
     ...     return jnp.stack([jnp.full_like(a, fix), jnp.cos(a), jnp.sin(a)], -1)
-    >>> targets = jnp.stack([ring(1.0, [0.0, 0.0]), ring(0.0, [90.0, 90.0])])  # (T=2, B=2, 3)
+    >>> targets = jnp.stack([ring(1.0, [0.0, 0.0]), ring(0.0, [90.0, 90.0])])  # (2, 2, 3)
     >>> outputs = jnp.stack([ring(0.9, [0.0, 0.0]), ring(0.1, [120.0, 130.0])])
     >>> perf, breaks = braintask.trial_performance(outputs, targets, jnp.ones((2, 2)),
     ...                                            jnp.array([[0, 0], [1, 1]]))

@@ -169,7 +169,8 @@ class WeightPenalty:
     >>> import jax.numpy as jnp, braintask
     >>> penalty = braintask.WeightPenalty(l1=1.0)
     >>> weights = {"cell/w_rec": jnp.array([[1.0, -3.0]]), "cell/b": jnp.array([5.0])}
-    >>> float(penalty(braintask.PenaltyInputs(states={}, weights=weights)))  # the bias is left out
+    >>> inputs = braintask.PenaltyInputs(states={}, weights=weights)
+    >>> float(penalty(inputs))  # the mean |w| of the matrix; the bias is left out
     2.0
     """
 
