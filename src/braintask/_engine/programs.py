@@ -243,7 +243,8 @@ class Engine:
             base = "/".join(map(str, key)) if isinstance(key, tuple) else str(key)
             leaves = jax.tree_util.tree_flatten_with_path(state.value)[0]
             for path, leaf in leaves:
-                parts = [str(getattr(p, "key", getattr(p, "idx", p))) for p in path]
+                parts = [str(next((getattr(p, a) for a in ("key", "idx", "name")
+                                   if hasattr(p, a)), p)) for p in path]
                 named["/".join([base, *parts])] = leaf
         return named
 
