@@ -23,7 +23,6 @@ learning rate is :mod:`braintask._engine.schedule`; the task's shape facts are a
 
 from __future__ import annotations
 
-import inspect
 from typing import Any, Callable, Mapping
 
 import brainstate
@@ -33,7 +32,7 @@ import numpy as np
 
 from .._distributed import check_agree, fingerprint, spans_processes, to_host
 from .feed import Feeder, means, nonzero, psum_flat, weighted
-from .._objective.losses import accuracy, angular_error, trial_performance
+from .._objective.losses import accuracy, angular_error, call_metric, trial_performance
 from .._objective.penalties import PenaltyInputs, check_penalties
 from .schedule import Schedule, scheduler_states, strict
 from .silent import ZERO_GRADIENTS, zero_gradient_flags
@@ -53,28 +52,6 @@ EpochOutput = tuple[Stats, jax.Array, dict[str, Stats]]
 
 #: The built-in statistics' names (besides ``loss`` and the user's metrics).
 STAT_NAMES = ("acc", "decision_acc", "decision_angular_error", "trial_perf", "fix_break")
-
-
-def call_metric(fn: Callable, logits: jax.Array, labels: jax.Array, batch: dict) -> jax.Array:
-    """``fn(logits, labels)`` for one label per trial; ``fn(logits, labels, mask)`` per
-    step, with the keyword arguments among ``decision``, ``weight`` and
-    ``fixation`` (kept steps outside the decision period) that ``fn`` names."""
-    if "mask" not in batch:
-        return fn(logits, labels)
-    mask = batch["mask"]
-    wanted = metric_keywords(fn)
-    extra = {"decision": batch["decision"], "weight": batch.get("weight", mask),
-             "fixation": mask * (1 - batch["decision"])}
-    return fn(logits, labels, mask, **{k: extra[k] for k in wanted})
-
-
-def metric_keywords(fn: Callable) -> list[str]:
-    """The masks a metric asks for by name: ``decision``, ``weight``, ``fixation``."""
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):  # a builtin without a signature: none asked for
-        return []
-    return [k for k in ("decision", "weight", "fixation") if k in params]
 
 
 def _unique(states: list[brainstate.State]) -> list[brainstate.State]:
@@ -228,13 +205,17 @@ class Engine:
         """Inside a program: the outputs of ``x`` fed one step at a time from fresh
         hidden states, and every hidden state after every step (time-major)."""
         self.hidden.start(x.shape[1])
+        outs, traces = self._stepped(x)
+        assert self.spec is not None, "check_data fixes the task before any program runs"
+        return (outs[:, 0] if self.spec.per_step else outs[-1]), traces
 
+    def _stepped(self, x: jax.Array) -> tuple[jax.Array, list]:
+        """The model fed ``x`` one step at a time from its current hidden states: each
+        step's outputs and every hidden state after every step (time-major)."""
         def step(xt: jax.Array) -> tuple[jax.Array, list]:
             return self.model(xt[None]), [s.value for s in self.hidden.states]
 
-        outs, traces = brainstate.transform.for_loop(step, x)
-        assert self.spec is not None, "check_data fixes the task before any program runs"
-        return (outs[:, 0] if self.spec.per_step else outs[-1]), traces
+        return brainstate.transform.for_loop(step, x)
 
     def weights_by_name(self) -> dict[str, jax.Array]:
         """Every trainable array by name (``"cell/w_rec"``, ``"readout/weight/bias"``)."""
@@ -413,11 +394,7 @@ class Engine:
         next_key = brainstate.random.DEFAULT.value
         # a model that draws noise here (eval_noise) draws the same numbers again
         brainstate.random.DEFAULT.value = key
-
-        def step(xt: jax.Array) -> tuple[jax.Array, list]:
-            return self.model(xt[None]), [s.value for s in self.hidden.states]
-
-        outs, traces = brainstate.transform.for_loop(step, x)
+        outs, traces = self._stepped(x)
         brainstate.random.DEFAULT.value = next_key
         self.hidden.reset(self.train_batch)
         return logits, outs, traces

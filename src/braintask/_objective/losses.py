@@ -4,6 +4,9 @@ score of a trial as a whole."""
 
 from __future__ import annotations
 
+import inspect
+from typing import Callable
+
 import braintools
 import jax
 import jax.numpy as jnp
@@ -11,7 +14,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 __all__ = ["cross_entropy", "masked_cross_entropy", "accuracy", "masked_mean_squared_error",
-           "angular_error", "trial_performance"]
+           "angular_error", "trial_performance", "call_metric", "metric_keywords"]
 
 
 def cross_entropy(logits: ArrayLike, labels: ArrayLike) -> jax.Array:
@@ -207,3 +210,24 @@ def _ring_errors(outputs: jax.Array, targets: jax.Array,
     wrong_fix = fixating != should_fix
     return wrong_fix, wrong_fix | (~should_fix & (angle >= tolerance))
 
+
+def call_metric(fn: Callable, logits: jax.Array, labels: jax.Array, batch: dict) -> jax.Array:
+    """``fn(logits, labels)`` for one label per trial; ``fn(logits, labels, mask)`` per
+    step, with the keyword arguments among ``decision``, ``weight`` and
+    ``fixation`` (kept steps outside the decision period) that ``fn`` names."""
+    if "mask" not in batch:
+        return fn(logits, labels)
+    mask = batch["mask"]
+    wanted = metric_keywords(fn)
+    extra = {"decision": batch["decision"], "weight": batch.get("weight", mask),
+             "fixation": mask * (1 - batch["decision"])}
+    return fn(logits, labels, mask, **{k: extra[k] for k in wanted})
+
+
+def metric_keywords(fn: Callable) -> list[str]:
+    """The masks a metric asks for by name: ``decision``, ``weight``, ``fixation``."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # a builtin without a signature: none asked for
+        return []
+    return [k for k in ("decision", "weight", "fixation") if k in params]

@@ -62,10 +62,31 @@ class Penalty(Protocol):
     def __call__(self, inputs: PenaltyInputs) -> jax.Array: ...
 
 
-def _check_strength(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise ValueError(f"{name} must be a number >= 0, got {value!r}.")
-    return float(value)
+def _strengths(kind: str, l1: float, l2: float) -> tuple[float, float]:
+    """``(l1, l2)`` as floats >= 0, at least one of them > 0."""
+    for name, value in (("l1", l1), ("l2", l2)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+            raise ValueError(f"{name} must be a number >= 0, got {value!r}.")
+    if not (l1 or l2):
+        raise ValueError(f"{kind} needs l1 > 0 or l2 > 0.")
+    return float(l1), float(l2)
+
+
+def _names(what: str, names: Sequence[str] | None) -> list[str] | None:
+    """``names`` as a list of str (None stays None: the default choice)."""
+    if names is not None and (isinstance(names, str) or not all(
+            isinstance(n, str) for n in names)):
+        raise TypeError(f"{what}s must be a list of {what} names, got {names!r}.")
+    return None if names is None else list(names)
+
+
+def _present(kind: str, what: str, names: list[str], available: dict) -> list[str]:
+    """``names``, each of which must be a key of ``available``."""
+    missing = [n for n in names if n not in available]
+    if missing:
+        raise ValueError(f"{kind}: the model has no {what} {missing}; its {what}s are "
+                         f"{list(available)}.")
+    return names
 
 
 def _l1_l2(x: jax.Array, l1: float, l2: float, where: jax.Array | None = None) -> jax.Array:
@@ -111,13 +132,8 @@ class RatePenalty:
     def __init__(self, l1: float = 0.0, l2: float = 0.0, *,
                  states: Sequence[str] | None = None, steps: str = "all",
                  name: str = "rate_penalty") -> None:
-        self.l1, self.l2 = _check_strength("l1", l1), _check_strength("l2", l2)
-        if not (self.l1 or self.l2):
-            raise ValueError("RatePenalty needs l1 > 0 or l2 > 0.")
-        if states is not None and (isinstance(states, str) or not all(
-                isinstance(s, str) for s in states)):
-            raise TypeError(f"states must be a list of hidden-state names, got {states!r}.")
-        self.states = None if states is None else list(states)
+        self.l1, self.l2 = _strengths("RatePenalty", l1, l2)
+        self.states = _names("hidden state", states)
         self.steps = check_choice("steps", steps, STEPS)
         self.name = name
 
@@ -126,11 +142,8 @@ class RatePenalty:
                 f"steps={self.steps!r}, name={self.name!r})")
 
     def __call__(self, inputs: PenaltyInputs) -> jax.Array:
-        names = list(inputs.states) if self.states is None else self.states
-        missing = [n for n in names if n not in inputs.states]
-        if missing:
-            raise ValueError(f"RatePenalty: the model has no hidden state {missing}; its "
-                             f"hidden states are {list(inputs.states)}.")
+        names = list(inputs.states) if self.states is None else _present(
+            "RatePenalty", "hidden state", self.states, inputs.states)
         where = None
         if self.steps != "all":
             steps = inputs.mask if self.steps == "kept" else inputs.decision
@@ -178,13 +191,8 @@ class WeightPenalty:
 
     def __init__(self, l1: float = 0.0, l2: float = 0.0, *,
                  weights: Sequence[str] | None = None, name: str = "weight_penalty") -> None:
-        self.l1, self.l2 = _check_strength("l1", l1), _check_strength("l2", l2)
-        if not (self.l1 or self.l2):
-            raise ValueError("WeightPenalty needs l1 > 0 or l2 > 0.")
-        if weights is not None and (isinstance(weights, str) or not all(
-                isinstance(w, str) for w in weights)):
-            raise TypeError(f"weights must be a list of weight names, got {weights!r}.")
-        self.weights = None if weights is None else list(weights)
+        self.l1, self.l2 = _strengths("WeightPenalty", l1, l2)
+        self.weights = _names("weight", weights)
         self.name = name
 
     def __repr__(self) -> str:
@@ -195,11 +203,8 @@ class WeightPenalty:
         if self.weights is None:
             names = [n for n, w in inputs.weights.items() if jnp.ndim(w) >= 2]
         else:
-            names = self.weights
-            missing = [n for n in names if n not in inputs.weights]
-            if missing:
-                raise ValueError(f"WeightPenalty: the model has no trainable weight "
-                                 f"{missing}; its weights are {list(inputs.weights)}.")
+            names = _present("WeightPenalty", "trainable weight", self.weights,
+                             inputs.weights)
         total = jnp.zeros(())
         for n in names:
             total = total + _l1_l2(inputs.weights[n], self.l1, self.l2)
