@@ -180,22 +180,3 @@ def test_bad_dt_is_refused(dt, error, message):
     with pytest.raises(error, match=message):
         braintask.from_cogtask(short_gonogo(), 4, dt=dt)
     assert brainstate.environ.get_dt() == 1.0 * u.ms
-
-
-def test_one_compiled_sampler_serves_every_set_size(monkeypatch):
-    from braintask._data import cogsample
-
-    compiled = []
-    real = cogsample._compile_sampler
-    monkeypatch.setattr(cogsample, "_compile_sampler",
-                        lambda *a: compiled.append(a) or real(*a))
-    task = short_gonogo(seed=3)
-    sets = {n: braintask.from_cogtask(task, n, start_index=100) for n in (1, 50, 300)}
-    assert len(compiled) == 1  # the set sizes share one program
-    # trials 227..229 (across the sampler's block of 128) are the same when drawn alone
-    alone = braintask.from_cogtask(task, 3, start_index=227)
-    np.testing.assert_array_equal(alone.inputs, sets[300].inputs[127:130])
-    np.testing.assert_array_equal(alone.targets, sets[300].targets[127:130])
-    np.testing.assert_array_equal(sets[300].inputs[:50], sets[50].inputs)
-    np.testing.assert_array_equal(sets[300].targets[:1], sets[1].targets)
-    assert sets[300].info["n_samples"] == 300 and sets[300].inputs.shape[0] == 300

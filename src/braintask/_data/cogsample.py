@@ -94,13 +94,9 @@ def _same_time(a: Any, b: u.Quantity) -> bool:
     return bool(np.allclose(np.asarray(a.to_decimal(u.ms)), np.asarray(b.to_decimal(u.ms))))
 
 
-#: Compiled samplers, by (task id, decision phases, dt): drawing another block of
-#: trials from the same task costs milliseconds instead of a new compilation.
+#: Compiled samplers, by (task id, trials, decision phases, dt): drawing another block
+#: of trials from the same task costs milliseconds instead of a new compilation.
 _SAMPLERS: dict[tuple, tuple[weakref.ref, Callable]] = {}
-
-#: Trials per call of a compiled sampler: a set of any size is drawn in blocks of this
-#: many (the last one cut), so one program serves every set size of a task.
-BLOCK = 128
 
 
 def _sample(task: Task, n_samples: int, start_index: int, decision_names: tuple[str, ...],
@@ -110,21 +106,17 @@ def _sample(task: Task, n_samples: int, start_index: int, decision_names: tuple[
 
     The same per-trial generator as ``task.batch_sample`` (``task.sample_trial``
     under ``vmap``), which also reports where each phase starts and ends;
-    compiled once per task, decision phases and dt, and run on blocks of
-    :data:`BLOCK` trial indices whatever the number of trials.
+    compiled once per task, number of trials, decision phases and dt.
     """
-    import jax
+    import jax.numpy as jnp
 
-    key = (id(task), decision_names, dt_ms)
+    key = (id(task), n_samples, decision_names, dt_ms)
     ref, sample = _SAMPLERS.get(key, (None, None))
     if ref is None or ref() is not task or sample is None:
         sample = _compile_sampler(task, decision_names)
         _SAMPLERS[key] = (weakref.ref(task, lambda _: _forget(key)), sample)
-    # joined in NumPy: a program per set size is what the blocks avoid
-    blocks = [sample(np.arange(start, start + BLOCK, dtype=np.int32))
-              for start in range(start_index, start_index + n_samples, BLOCK)]
-    return jax.tree.map(lambda *parts: np.concatenate([np.asarray(p) for p in parts])[:n_samples],
-                        *blocks)
+    indices = jnp.arange(n_samples, dtype=jnp.int32) + jnp.asarray(start_index, dtype=jnp.int32)
+    return sample(indices)
 
 
 def _forget(key: tuple) -> None:
