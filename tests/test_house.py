@@ -3,6 +3,8 @@ grouped by concern, imports run one way (no cycles; trials, models and analysis 
 reach into training), and both trainers run their callbacks in one order."""
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import braintools
@@ -147,6 +149,17 @@ def test_a_cycle_would_be_found():
     assert "braintask._data.dataset" in graph["braintask._data.convert"]
     assert "braintask._objective.losses" in graph["braintask._data.dataset"]
     assert "braintask._models.recurrent" in graph["braintask._analysis.onestep"]  # lazy
+
+
+def test_importing_braintask_leaves_the_heavy_optional_libraries_unloaded():
+    """pandas, scipy's stats and matplotlib cost seconds at import: the functions that
+    make tables, intervals and figures import them when called."""
+    code = ("import sys, brainstate, braintools; before = set(sys.modules); import braintask; "
+            "print(sorted(m for m in set(sys.modules) - before if m.split('.')[0] in "
+            "{'pandas', 'matplotlib', 'sklearn'} or m.startswith('scipy.stats')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_no_import_path_edits():

@@ -4,12 +4,15 @@ trial-level difficulty, with a logistic fit."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike
-import pandas as pd
 
 from .arrays import check_array
+
+if TYPE_CHECKING:  # pandas is imported where a table is made: it costs seconds at import
+    import pandas as pd
 
 __all__ = ["Psychometric", "psychometric", "decision_times"]
 
@@ -116,6 +119,7 @@ def psychometric(difficulty: ArrayLike, outcome: ArrayLike, *, times: ArrayLike 
     >>> round(result.slope, 2), abs(round(result.threshold, 2))  # symmetric: threshold 0
     (0.31, 0.0)
     """
+    import pandas as pd
     from scipy.stats import binomtest
 
     x = check_array("difficulty", difficulty, 1, "one difficulty value per trial (N,)")
@@ -151,6 +155,8 @@ def psychometric(difficulty: ArrayLike, outcome: ArrayLike, *, times: ArrayLike 
 def _chronometric(times: ArrayLike, x: np.ndarray, levels: np.ndarray,
                   index: np.ndarray) -> pd.DataFrame:
     """Mean and median decision time per level, over the trials that have one."""
+    import pandas as pd
+
     t = check_array("times", times, 1, "one decision time per trial (N,)", finite=False)
     if t.shape != x.shape:
         raise ValueError(f"times has {t.shape[0]} trials but difficulty has {x.shape[0]}.")

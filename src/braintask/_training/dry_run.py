@@ -7,13 +7,12 @@ import html
 import warnings
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Any, Callable, cast
+from typing import TYPE_CHECKING, Any, Callable, cast
 
 import brainstate
 import brainunit as u
 import jax
 import numpy as np
-import pandas as pd
 
 from .._data.convert import as_dataset
 from .._checks import check_int
@@ -25,6 +24,9 @@ from .._data.sources import TrialSource
 from .._data.dataset import TaskDataset
 from .._engine.states import HiddenBatcher, module_states
 from .._engine.task import TaskSpec, _probe, describe_task
+
+if TYPE_CHECKING:  # pandas is imported where a table is made: it costs seconds at import
+    import pandas as pd
 
 __all__ = ["ModelCheck", "check_model"]
 
@@ -98,6 +100,8 @@ def _leaves(name: str, value: Any) -> list[tuple[str, Any]]:
 
 
 def _hidden_table(hidden: HiddenBatcher) -> pd.DataFrame:
+    import pandas as pd
+
     rows = []
     for name, init, state in zip(hidden.names, hidden.initial, hidden.states):
         for (path, a), (_, b) in zip(_leaves(name, init), _leaves(name, state.value)):
@@ -109,6 +113,8 @@ def _hidden_table(hidden: HiddenBatcher) -> pd.DataFrame:
 
 
 def _weight_table(params: dict, grads: dict) -> pd.DataFrame:
+    import pandas as pd
+
     rows = []
     for key, state in params.items():
         name = "/".join(map(str, key)) if isinstance(key, tuple) else str(key)
