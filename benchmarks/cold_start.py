@@ -4,7 +4,9 @@ Every contender runs in a fresh Python process on the same trials
 (``cogtask.PerceptualDecisionMaking`` at 20 ms, saved once to a file), the same network
 shape (a GRU of 64 units read out at every step), the same minibatches of 64 and Adam,
 and trains one epoch; the process reports its import time, its time from the end of
-its imports to the end of the epoch, and JAX's compilations:
+its imports to the end of the epoch (split into building the model's weights and
+training: the optimizer, the programs, the epoch), the programs JAX built (compiled,
+or read from the persistent cache) and the time it spent on them:
 
 - ``hand``: pure JAX + optax, written for this task: a ``lax.scan`` over steps inside a
   ``lax.scan`` over minibatches, cross-entropy on the kept steps, one jitted epoch;
@@ -37,10 +39,13 @@ COMMON = textwrap.dedent("""
     import json, sys, time
     start = time.perf_counter()
     import jax, numpy as np
-    compiles = []
+    compiles, hits = [], []
     jax.monitoring.register_event_duration_secs_listener(
         lambda event, secs, **kw: compiles.append(secs)
         if event == "/jax/core/compile/backend_compile_duration" else None)
+    jax.monitoring.register_event_listener(
+        lambda event, **kw: hits.append(1)
+        if event == "/jax/compilation_cache/cache_hits" else None)
 """)
 
 HAND = COMMON + textwrap.dedent("""
@@ -54,6 +59,8 @@ HAND = COMMON + textwrap.dedent("""
     glorot = jax.nn.initializers.glorot_normal()
     params = {{"w": glorot(keys[0], (F + H, 3 * H)), "b": jnp.zeros(3 * H),
               "out": glorot(keys[1], (H, C)), "out_b": jnp.zeros(C)}}
+    jax.block_until_ready(params)
+    built = time.perf_counter()
 
     def loss_fn(p, xb, yb, mb):
         def step(h, xt):
@@ -93,6 +100,7 @@ BRAINTASK = COMMON + textwrap.dedent("""
     brainstate.random.seed(0)
     net = braintask.RecurrentClassifier(brainstate.nn.GRUCell(data.n_features, {hidden}),
                                         n_output={classes}, per_step=True)
+    built = time.perf_counter()
     trainer = braintask.Trainer(net, braintools.optim.Adam(lr={lr}), batch_size={batch},
                                 progress=False)
     trainer.fit(data, epochs=1)
@@ -101,7 +109,9 @@ BRAINTASK = COMMON + textwrap.dedent("""
 REPORT = textwrap.dedent("""
     done = time.perf_counter()
     print(json.dumps({"import_s": imported - start, "epoch_s": done - imported,
-                      "compilations": len(compiles), "compile_s": sum(compiles)}))
+                      "build_s": built - imported, "train_s": done - built,
+                      "programs": len(compiles), "cache_hits": len(hits),
+                      "compile_s": sum(compiles)}))
 """)
 
 
@@ -146,15 +156,18 @@ def main() -> None:
         for name, code, env in turn:
             results[name].append(run(code, data, env))
     hand = statistics.median(x["epoch_s"] for x in results["hand"])
+    hand_train = statistics.median(x["train_s"] for x in results["hand"])
     print(f"{N_TRIALS} trials of PerceptualDecisionMaking, GRU {HIDDEN}, batch {BATCH}, "
           f"one epoch in a fresh process; medians of {args.repeats}")
     print(f"{'contender':16s} {'import s':>9s} {'epoch s':>8s} {'x hand':>7s} "
-          f"{'compiles':>9s} {'compile s':>10s}")
+          f"{'of it: model':>13s} {'training':>9s} {'x hand':>7s} "
+          f"{'programs':>9s} {'from cache':>11s} {'compile s':>10s}")
     for name, runs in results.items():
         med = {k: statistics.median(x[k] for x in runs) for k in runs[0]}
         print(f"{name:16s} {med['import_s']:9.2f} {med['epoch_s']:8.2f} "
-              f"{med['epoch_s'] / hand:7.2f} {med['compilations']:9.0f} "
-              f"{med['compile_s']:10.2f}")
+              f"{med['epoch_s'] / hand:7.2f} {med['build_s']:13.2f} {med['train_s']:9.2f} "
+              f"{med['train_s'] / hand_train:7.2f} {med['programs']:9.0f} "
+              f"{med['cache_hits']:11.0f} {med['compile_s']:10.2f}")
 
 
 if __name__ == "__main__":
