@@ -17,6 +17,7 @@ With one process all of this reduces to the usual single-process calls.
 
 from __future__ import annotations
 
+import warnings
 import zlib
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from ._data.dataset import TaskDataset
 
 __all__ = ["process_count", "is_main", "spans_processes", "barrier", "to_host",
-           "global_array", "check_agree", "data_facts", "fingerprint"]
+           "global_array", "check_agree", "data_facts", "fingerprint", "warn_known_hang"]
 
 
 def process_count() -> int:
@@ -120,3 +121,15 @@ def check_agree(facts: dict, what: str) -> None:
             + "; ".join(lines) + ". Every process must build the same data, the same model "
             "and optimizer, and use the same seed (checksums are shown for arrays)."
         )
+
+
+def warn_known_hang(mesh: Any) -> None:
+    """Warn where training across processes is known to hang: CPU devices with jax 0.12
+    (with jax 0.12.1 every process waits in the same gloo all-reduce, for ever)."""
+    if jax.__version__.startswith("0.12.") and \
+            any(d.platform == "cpu" for d in np.ravel(mesh.devices)):
+        warnings.warn(
+            f"training across processes on CPU devices hangs with jax {jax.__version__} "
+            f"(the processes wait in one collective of the first program, for ever); "
+            f"braintask asks for jax < 0.12: install it with pip install 'jax<0.12'.",
+            RuntimeWarning, stacklevel=4)

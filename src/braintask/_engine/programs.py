@@ -30,7 +30,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._distributed import check_agree, fingerprint, spans_processes, to_host
+from .._distributed import (check_agree, fingerprint, spans_processes, to_host,
+                            warn_known_hang)
 from .feed import Feeder, means, nonzero, psum_flat, weighted
 from .._objective.losses import accuracy, angular_error, call_metric, trial_performance
 from .._objective.penalties import PenaltyInputs, check_penalties
@@ -137,6 +138,7 @@ class Engine:
             s.value = strict(s.value)
         if mesh is not None:
             if spans_processes(self.replicated):  # before jax's own, less specific check
+                warn_known_hang(mesh)
                 check_agree({"weights": fingerprint([s.value for s in self.param_states]),
                              "optimizer states": fingerprint([s.value for s in self.opt_states])},
                             "Trainer")
