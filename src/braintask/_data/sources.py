@@ -162,9 +162,9 @@ def cogtask_source(task: Task, n_trials: int, *, dt: u.Quantity | None = None,
     ``first_index``, checked) never shares a trial with training (rounding
     can make a trial differ with the size of the set it is drawn in, a label
     included, so the sets are always drawn whole). The other arguments are
-    those of :func:`braintask.from_cogtask`; epoch 0 is drawn when the source
-    is built (which checks the arguments) and the compiled sampler is reused,
-    so each later epoch's draw costs milliseconds.
+    those of :func:`braintask.from_cogtask`; building the source draws epoch
+    0's trials once (which checks the arguments and compiles the sampler for
+    the epoch's size), so each epoch's draw costs milliseconds.
 
     Examples
     --------
@@ -182,14 +182,12 @@ def cogtask_source(task: Task, n_trials: int, *, dt: u.Quantity | None = None,
     first_index = check_int("first_index", first_index, 1)
     options: dict[str, Any] = dict(dt=dt, decision_phase=decision_phase, n_classes=n_classes,
                                    grace=grace, response_weight=response_weight)
-    # epoch 0 drawn now: it checks the arguments, and compiles the sampler for the set
-    # size every epoch uses (sets are drawn whole: in ProbabilisticReasoning, drawing a
+    # epoch 0's trials drawn now check the arguments, and compile the sampler for the set
+    # size every epoch draws (sets are drawn whole: in ProbabilisticReasoning, drawing a
     # set in blocks of 128 trials changes labels on 50-200 of 512 trials' steps)
-    first = from_cogtask(task, n_trials, start_index=first_index, **options)
+    from_cogtask(task, n_trials, start_index=first_index, **options)
 
     def sample(epoch: int) -> TaskDataset:
-        if epoch == 0:
-            return first
         return from_cogtask(task, n_trials, start_index=first_index + epoch * n_trials,
                             **options)
 
