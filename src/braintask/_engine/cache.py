@@ -94,6 +94,7 @@ def compilation_cache(directory: str | os.PathLike[str] | None = None, *,
 def setup_default_cache() -> Path | None:
     """At import: the default cache, unless JAX has one already or the user opted out."""
     value = os.environ.get(ENV, "").strip()
+    # read by name: jax's type stubs do not declare its config options as attributes
     if value.lower() in _OFF or getattr(jax.config, "jax_compilation_cache_dir"):
         return None
     try:

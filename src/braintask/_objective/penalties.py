@@ -72,11 +72,11 @@ def _strengths(kind: str, l1: float, l2: float) -> tuple[float, float]:
     return float(l1), float(l2)
 
 
-def _names(what: str, names: Sequence[str] | None) -> list[str] | None:
+def _names(argument: str, what: str, names: Sequence[str] | None) -> list[str] | None:
     """``names`` as a list of str (None stays None: the default choice)."""
     if names is not None and (isinstance(names, str) or not all(
             isinstance(n, str) for n in names)):
-        raise TypeError(f"{what}s must be a list of {what} names, got {names!r}.")
+        raise TypeError(f"{argument} must be a list of {what} names, got {names!r}.")
     return None if names is None else list(names)
 
 
@@ -133,7 +133,7 @@ class RatePenalty:
                  states: Sequence[str] | None = None, steps: str = "all",
                  name: str = "rate_penalty") -> None:
         self.l1, self.l2 = _strengths("RatePenalty", l1, l2)
-        self.states = _names("hidden state", states)
+        self.states = _names("states", "hidden-state", states)
         self.steps = check_choice("steps", steps, STEPS)
         self.name = name
 
@@ -192,7 +192,7 @@ class WeightPenalty:
     def __init__(self, l1: float = 0.0, l2: float = 0.0, *,
                  weights: Sequence[str] | None = None, name: str = "weight_penalty") -> None:
         self.l1, self.l2 = _strengths("WeightPenalty", l1, l2)
-        self.weights = _names("weight", weights)
+        self.weights = _names("weights", "weight", weights)
         self.name = name
 
     def __repr__(self) -> str:
